@@ -14,7 +14,7 @@
   [root]
   (->> (file-seq (io/file root))
        (filter #(str/ends-with? (.getName ^java.io.File %) "_test.clj"))
-       (map #(-> (.getPath (.relativize (.toPath (io/file root)) (.toPath ^java.io.File %)))
+       (map #(-> (str (.relativize (.toPath (io/file root)) (.toPath ^java.io.File %)))
                  (str/replace #"\.clj$" "")
                  (str/replace "/" ".")
                  (str/replace "_" "-")
@@ -25,17 +25,37 @@
   (let [m (meta (find-ns ns-sym))]
     (cond (:e2e m) "e2e" (:integration m) "integration" :else "unit")))
 
+(def ^:private tiers #{"unit" "integration" "e2e"})
+
+(defn- wanted?
+  "Whether `ns-sym` may be selected by `args`, judged by name alone (before loading it)."
+  [ns-sym args]
+  (or (empty? args)
+      (some tiers args)
+      (some #(re-find (re-pattern %) (str ns-sym)) args)))
+
 (defn- selected? [ns-sym args]
   (or (empty? args)
-      (some (fn [a] (or (= a (tier ns-sym)) (re-find (re-pattern a) (str ns-sym)))) args)))
+      (some (fn [a] (if (tiers a) (= a (tier ns-sym)) (re-find (re-pattern a) (str ns-sym)))) args)))
+
+(defn- load-ns
+  "Requires `n`; a namespace that does not load is a failed test, not a dead run."
+  [n results]
+  (try (require n) true
+       (catch Throwable t
+         (println "FAIL" n "does not load:" (ex-message t))
+         (some-> (ex-cause t) ex-message (->> (println "     cause:")))
+         (swap! results #(-> % (update :failed inc) (update :failures conj (str n " (load)"))))
+         false)))
 
 (defn run
   "Runs the selected namespaces; returns {:passed n :failed n :failures [test-var-names]}."
   [args]
-  (let [nss (test-namespaces "test")
-        _ (doseq [n nss] (require n))
-        nss (filter #(selected? % args) nss)
-        results (atom {:passed 0 :failed 0 :failures []})
+  (let [results (atom {:passed 0 :failed 0 :failures []})
+        nss (->> (test-namespaces "test")
+                 (filter #(wanted? % args))
+                 (filter #(load-ns % results))
+                 (filter #(selected? % args)))
         current-failed (atom false)
         report t/report]
     (binding [t/report (fn [m]
