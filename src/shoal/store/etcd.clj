@@ -356,7 +356,8 @@
     (reset! thread-ref t)
     (swap! watches assoc ch cancel)
     (.start t)
-    (let [r (deref established (* 3 (:timeout-ms client)) ::timeout)]
+    ;; each endpoint may take up to timeout-ms for the headers and as long for `created`
+    (let [r (deref established (* 2 (:timeout-ms client) (max 1 (count endpoints))) ::timeout)]
       (cond
         (= :ok r) (store/watch ch cancel)
         (instance? Throwable r) (do (cancel) (throw r))
