@@ -7,7 +7,8 @@
   processes) and ^:e2e (real Docker containers); `unit`, `integration`, `e2e` select them."
   (:require [clojure.java.io :as io]
             [clojure.string :as str]
-            [clojure.test :as t]))
+            [clojure.test :as t]
+            [shoal.log :as slog]))
 
 (defn- test-namespaces
   "Symbols of every *_test.clj file under test/, sorted."
@@ -80,6 +81,8 @@
     @results))
 
 (defn -main [& args]
+  ;; WARN keeps a green run readable; SHOAL_LOG=INFO (or DEBUG) shows the nodes' lifecycle.
+  (slog/setup! (or (System/getenv "SHOAL_LOG") "WARN"))
   (let [{:keys [passed failed failures]} (run args)]
     (when (seq failures)
       (println "failed tests:")

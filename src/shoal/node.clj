@@ -1,0 +1,96 @@
+(ns shoal.node
+  "A shoal node: reads node.edn (and the cluster repo's cluster.edn when node.edn names one),
+  builds the node's system of components from them, runs it, and leaves gracefully on SIGTERM
+  or SIGINT (lease revoked, etcd stopped cleanly, exit 0).
+
+  The system is data (see `system-config`): each layer one key, its implementation chosen by
+  `:impl`. node.edn's `:system` map overrides any key, e.g. `{:facts {:impl my.cluster/facts}}`."
+  (:require [clojure.java.io :as io]
+            [clojure.tools.logging :as log]
+            [shoal.config :as config]
+            [shoal.log :as slog]
+            [shoal.system :as sys])
+  (:import (java.net InetAddress)))
+
+(defn- hostname []
+  (try (.getHostName (InetAddress/getLocalHost)) (catch Exception _ nil)))
+
+(defn- deep-merge [a b]
+  (if (and (map? a) (map? b)) (merge-with deep-merge a b) b))
+
+(defn system-config
+  "The node's system, as data, from a conformed node config and (optionally) cluster config."
+  [node cluster]
+  (let [{:keys [data-dir labels ca listen advertise]} node
+        name (or (:name node) (hostname) "node")]
+    (deep-merge
+     {:events {:impl :mem :file (str (io/file data-dir "events.edn"))}
+      :facts {:impl :host :data-dir data-dir :labels labels}
+      :identity {:impl :file :data-dir data-dir :ca ca
+                 :lifetime-ms (get-in node [:cert :lifetime])
+                 :hosts (vec (distinct (remove nil? [advertise (hostname)])))}
+      :membership {:impl :etcd :deps [:identity :events :facts]
+                   :data-dir data-dir :name name
+                   :cluster-name (or (:name cluster) "shoal")
+                   :advertise advertise
+                   :api-port (get-in listen [:api :port])
+                   :lease-ttl-ms (get-in node [:lease :ttl])
+                   :etcd {:binary (get-in node [:etcd :binary])
+                          :listen-client (:etcd-client listen)
+                          :listen-peer (:etcd-peer listen)}}
+      :api {:impl :https :deps [:identity :membership :events] :listen (:api listen)}}
+     (:system node))))
+
+(defn read-configs
+  "Reads and validates node.edn at `path` and, when it names a cluster repo, that repo's
+  cluster.edn. Returns `[node cluster-or-nil]`; throws shoal.config's errors."
+  [path]
+  (let [node (config/read-node-config path)
+        repo (get-in node [:cluster-repo :path])
+        cluster (when repo (config/read-cluster-config (str (io/file repo "cluster.edn"))))]
+    [node cluster]))
+
+(defn start
+  "Starts a node from the node.edn at `path`; returns the running system (stop it with
+  `shoal.system/stop`)."
+  [path]
+  (let [[node cluster] (read-configs path)]
+    (sys/start (system-config node cluster))))
+
+(defn- await-signal
+  "Blocks until one of the signals `names` arrives; returns its name. The JVM runs signal
+  handlers on a thread of its own whose class loader cannot load Clojure's classes, so the
+  handler only hands the signal over; the stopping happens on the calling thread."
+  [names]
+  (let [q (java.util.concurrent.ArrayBlockingQueue. 4)]
+    (doseq [n names]
+      (sun.misc.Signal/handle (sun.misc.Signal. ^String n)
+                              (reify sun.misc.SignalHandler
+                                (handle [_ sig] (.offer q (.getName ^sun.misc.Signal sig))))))
+    (.take q)))
+
+(defn -main
+  "Runs a node: `java ... -m shoal.node [path/to/node.edn]` (default ./node.edn). Exits 2 on a
+  bad config, 1 when the node cannot start, 0 after a graceful leave."
+  [& args]
+  (slog/setup!)
+  (let [path (or (first args) "node.edn")
+        system (try (start path)
+                    (catch clojure.lang.ExceptionInfo e
+                      (let [t (:type (ex-data e))
+                            config-error? (= "shoal.config" (namespace (or t :x/y)))]
+                        (binding [*out* *err*]
+                          (println (str "shoal: " (ex-message e)))
+                          (when-let [c (and (not config-error?) (ex-cause e))]
+                            (println (str "  caused by: " (ex-message c)))))
+                        (System/exit (if config-error? 2 1)))))
+        membership (sys/component system :membership)
+        api (sys/component system :api)]
+    (log/info "node ready:" (pr-str {:node (:node-id membership) :api-port (:port api)}))
+    (let [sig (await-signal ["TERM" "INT"])
+          _ (log/info "received SIG" sig "- leaving the cluster")
+          code (try (sys/stop system) 0
+                    (catch Throwable t (log/error t "stop failed") 1))]
+      (log/info "node stopped; exit" code)
+      (shutdown-agents)
+      (System/exit code))))
