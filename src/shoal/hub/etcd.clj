@@ -21,7 +21,7 @@
   (:require [clojure.java.io :as io]
             [clojure.string :as str]
             [clojure.tools.logging :as log]
-            [shoal.store.etcd :as store.etcd])
+            [shoal.http :as http])
   (:import (java.io Closeable File RandomAccessFile)
            (java.net URI)
            (java.net.http HttpClient HttpRequest HttpResponse HttpResponse$BodyHandlers)
@@ -264,7 +264,7 @@
   leader), polling every 250 ms. Throws `:shoal.hub/unhealthy` with `:last-error` and
   `:log-tail` when `timeout-ms` passes first. Returns true."
   [{:keys [opts] :as hub} timeout-ms]
-  (let [^HttpClient http (store.etcd/http-client {:ssl-context (:ssl-context opts) :timeout-ms 1000})
+  (let [^HttpClient http (http/client {:ssl-context (:ssl-context opts) :timeout-ms 1000})
         uri (URI. (str (client-url hub) "/health"))
         deadline (+ (System/currentTimeMillis) timeout-ms)]
     (loop []
