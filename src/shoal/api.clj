@@ -15,5 +15,6 @@
   [{:keys [membership] :as deps} {:keys [method path] :as request}]
   (case [method path]
     [:get "/v1/status"] {:status 200 :body (membership/status membership)}
+    [:get "/v1/cluster"] {:status 200 :body (membership/cluster-info membership)}
     [:get "/v1/events"] {:status 200 :body {:events (events/recent (:events deps) 200)}}
     (not-found request)))

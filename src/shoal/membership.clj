@@ -18,7 +18,11 @@
     "The node's view of its cluster as data: node id, cluster id and name, this node's roles,
     the members with their facts, and the health of the store. Never throws: an unreachable
     store shows as `:healthy false` with the reason.")
-  (node-id [m] "This node's id (from its key, see shoal.identity)."))
+  (node-id [m] "This node's id (from its key, see shoal.identity).")
+  (cluster-info [m]
+    "What this node tells a peer that probes it (`GET /v1/cluster`) while forming or merging:
+    `{:node-id :phase :cluster {:id :name :created-at :origin :size}-or-nil :hubs [etcd client URLs]}`.
+    Cheap (no store round trip) and never throws."))
 
 (def cluster-key "/shoal/cluster")
 (def nodes-prefix "/shoal/nodes/")

@@ -15,13 +15,28 @@
 (defn- hostname []
   (try (.getHostName (InetAddress/getLocalHost)) (catch Exception _ nil)))
 
+;; Identity must not depend on an address, but the certificate must name the address peers dial
+;; (etcd's peers, written in Go, check it), so the address is settled before anything starts.
+(defn detect-address
+  "The first IPv4 address of an interface that is up and not loopback; 127.0.0.1 when there is
+  none (a lone node on a laptop)."
+  []
+  (or (->> (enumeration-seq (java.net.NetworkInterface/getNetworkInterfaces))
+           (filter #(and (.isUp ^java.net.NetworkInterface %) (not (.isLoopback ^java.net.NetworkInterface %))))
+           (mapcat #(enumeration-seq (.getInetAddresses ^java.net.NetworkInterface %)))
+           (filter #(instance? java.net.Inet4Address %))
+           (map #(.getHostAddress ^java.net.InetAddress %))
+           first)
+      "127.0.0.1"))
+
 (defn- deep-merge [a b]
   (if (and (map? a) (map? b)) (merge-with deep-merge a b) b))
 
 (defn system-config
   "The node's system, as data, from a conformed node config and (optionally) cluster config."
   [node cluster]
-  (let [{:keys [data-dir labels ca listen advertise]} node
+  (let [{:keys [data-dir labels ca listen]} node
+        advertise (or (:advertise node) (detect-address))
         name (or (:name node) (hostname) "node")]
     (deep-merge
      {:events {:impl :mem :file (str (io/file data-dir "events.edn"))}
@@ -35,6 +50,7 @@
                    :advertise advertise
                    :api-port (get-in listen [:api :port])
                    :lease-ttl-ms (get-in node [:lease :ttl])
+                   :discovery (:discovery node)
                    :etcd {:binary (get-in node [:etcd :binary])
                           :listen-client (:etcd-client listen)
                           :listen-peer (:etcd-peer listen)}}

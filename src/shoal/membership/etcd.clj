@@ -1,104 +1,329 @@
 (ns shoal.membership.etcd
-  "Membership on a real etcd. At start the node either comes back to the cluster whose etcd data
-  it holds, or, with no peer reachable, *originates* one: it becomes the first hub, runs etcd as
-  a child process (mTLS on client and peer ports, the node's own certificate), waits until it is
-  healthy, writes the cluster record once, and registers itself under a lease with its facts.
+  "Membership on a real etcd: how a node comes to be in exactly one cluster and stays there.
 
-  A named thread, the lease keeper, keeps the lease alive at a third of its TTL, re-registers
-  when the lease was lost (e.g. the store was unreachable longer than the TTL), refreshes the
-  node's facts, and turns etcd restarts by the hub supervisor into events. It never dies of an
-  expected failure: it logs, backs off and tries again.
+  One named thread, the *membership loop*, owns the node's place in the cluster. Its phases:
 
-  Stopping is a graceful leave: the lease is revoked first (the node vanishes from every status
-  at once), then etcd is stopped cleanly."
-  (:require [clojure.java.io :as io]
+  - `:starting` — a node holding etcd data was a hub: it restarts etcd from that data and comes
+    back to its cluster (re-advertising its peer URL if its address changed). A node that
+    remembers a cluster (`<data-dir>/membership.edn`) tries that cluster's hubs first.
+  - `:discovering` — the node asks discovery for addresses and probes each (`GET /v1/cluster`,
+    mTLS: only nodes of the same CA answer). `shoal.membership.bootstrap/step` decides: join
+    the best cluster seen, originate (lowest id of a stable group, or alone), or wait.
+  - `:member` — registered under a lease with its facts. Each tick keeps the lease alive (and
+    registers again when it was lost), refreshes facts and the hubs' endpoints, turns etcd
+    restarts into events, and every few seconds probes discovery for another cluster of the
+    same CA: when a better one exists (`bootstrap/merge-target`), the node *dissolves*: it
+    leaves (lease revoked; a hub stops etcd and deletes its data) and joins the other. A node
+    is never registered in two clusters.
+
+  Expected failures (store unreachable, a peer that does not answer) are logged and retried
+  with backoff; the loop never dies silently. Stopping is a graceful leave: lease revoked first,
+  then etcd stopped cleanly."
+  (:require [clojure.data.json :as json]
+            [clojure.edn :as edn]
+            [clojure.java.io :as io]
             [clojure.tools.logging :as log]
+            [shoal.discovery :as discovery]
             [shoal.events :as events]
             [shoal.facts :as facts]
+            [shoal.http :as http]
             [shoal.hub.etcd :as hub]
             [shoal.identity :as identity]
             [shoal.membership :as m]
+            [shoal.membership.bootstrap :as bootstrap]
             [shoal.store :as store]
             [shoal.store.etcd :as store.etcd])
-  (:import (java.net Inet4Address NetworkInterface)
+  (:import (java.net URI)
+           (java.net.http HttpClient HttpRequest HttpResponse$BodyHandlers)
+           (java.time Duration)
            (java.util UUID)))
-
-(defn detect-address
-  "The first IPv4 address of an interface that is up and not loopback; 127.0.0.1 when there is
-  none (a lone node on a laptop)."
-  []
-  (or (->> (enumeration-seq (NetworkInterface/getNetworkInterfaces))
-           (filter #(and (.isUp ^NetworkInterface %) (not (.isLoopback ^NetworkInterface %))))
-           (mapcat #(enumeration-seq (.getInetAddresses ^NetworkInterface %)))
-           (filter #(instance? Inet4Address %))
-           (map #(.getHostAddress ^Inet4Address %))
-           first)
-      "127.0.0.1"))
 
 (defn- short-id [id] (subs id 0 (min 12 (count id))))
 
-(defn- addresses [{:keys [advertise api-port]} hub]
-  {:api (str advertise ":" api-port)
+;; ---------------------------------------------------------------------------------------------
+;; Probing peers
+
+(defn- probe
+  "Asks the node at `{:host :port}` which cluster it is in. Returns its `/v1/cluster` answer,
+  or nil when it does not answer (or is not one of ours: the TLS handshake fails)."
+  [^HttpClient client {:keys [host port]} timeout-ms]
+  (try
+    (let [req (-> (HttpRequest/newBuilder (URI. (str "https://" host ":" port "/v1/cluster")))
+                  (.timeout (Duration/ofMillis timeout-ms))
+                  .build)
+          resp (.send client req (HttpResponse$BodyHandlers/ofString))]
+      (when (= 200 (.statusCode resp))
+        (json/read-str (.body resp) :key-fn keyword)))
+    (catch Exception e
+      (log/debug "probe" (str host ":" port) "failed:" (ex-message e))
+      nil)))
+
+(defn- probe-all
+  "Discovery, then every candidate probed at once. Returns the answers of live peers."
+  [{:keys [opts client]}]
+  (let [{:keys [sources timeout]} (:discovery opts)
+        {:keys [candidates]} (discovery/discover sources timeout)
+        futures (mapv #(future (probe client % timeout)) candidates)]
+    (into [] (keep #(deref % (+ timeout 1000) nil)) futures)))
+
+;; ---------------------------------------------------------------------------------------------
+;; Registration
+
+(defn- addresses [{:keys [opts hub]}]
+  {:api (str (:advertise opts) ":" (:api-port opts))
    :etcd-client (hub/advertise-client-url hub)
    :etcd-peer (hub/peer-url hub)})
 
-(defn- register!
-  "Grants a lease and writes this node's record under it. Returns the lease id."
-  [{:keys [store opts hub facts node-id]}]
-  (let [ttl-s (max 2 (quot (:lease-ttl-ms opts) 1000))
-        lease (store/grant-lease! store ttl-s)
-        rec (m/node-record {:id node-id :name (:name opts) :addresses (addresses opts hub)
+(defn- put-record! [{:keys [opts facts node-id] :as ctx} s lease]
+  (let [rec (m/node-record {:id node-id :name (:name opts) :addresses (addresses ctx)
                             :facts (facts/measure facts) :now (System/currentTimeMillis)})]
-    (store/put! store (m/node-key node-id) (m/encode rec) {:lease lease})
+    (store/put! s (m/node-key node-id) (m/encode rec) {:lease lease})))
+
+(defn- register!
+  "Grants a lease on `s` and writes this node's record under it. Returns the lease id."
+  [{:keys [opts] :as ctx} s]
+  (let [lease (store/grant-lease! s (max 2 (quot (:lease-ttl-ms opts) 1000)))]
+    (put-record! ctx s lease)
     lease))
 
 (defn- ensure-cluster!
-  "Writes the cluster record if the store has none (origin), and returns the one that holds."
-  [store {:keys [cluster-name node-id]}]
-  (let [created? (store/put-if-absent! store m/cluster-key
+  "Writes the cluster record if the store has none (origin); returns `[created? record]`."
+  [s {:keys [cluster-name node-id]}]
+  (let [created? (store/put-if-absent! s m/cluster-key
                                        (m/encode (m/cluster-record {:name cluster-name :node-id node-id
                                                                     :now (System/currentTimeMillis)
                                                                     :uuid (UUID/randomUUID)})))]
-    [created? (m/decode (:value (store/get store m/cluster-key)))]))
+    [created? (m/decode (:value (store/get s m/cluster-key)))]))
 
-(defn- backoff-ms [attempt]
-  (let [base (min 5000 (* 250 (bit-shift-left 1 (min attempt 5))))]
+(defn- hub-client-urls
+  "Client URLs of the store's voting members (learners are not serving clients yet)."
+  [s]
+  (vec (distinct (mapcat :client-urls (remove :learner? (store/members s))))))
+
+(defn- membership-file [{:keys [opts]}] (io/file (:data-dir opts) "membership.edn"))
+
+(defn- remember! [ctx cluster hubs]
+  (spit (membership-file ctx) (pr-str {:cluster-id (:id cluster) :hubs hubs})))
+
+(defn- remembered [ctx]
+  (let [f (membership-file ctx)]
+    (when (.exists f)
+      (try (edn/read-string {:readers {}} (slurp f))
+           (catch Exception e (log/warn "ignoring unreadable" (str f) ":" (ex-message e)) nil)))))
+
+(defn- connect [{:keys [client-ctx]} endpoints]
+  (store.etcd/connect {:endpoints (vec endpoints) :ssl-context client-ctx :timeout-ms 2000}))
+
+(defn- become-member!
+  "Registers on store `s` in `cluster` and records it all in the state."
+  [{:keys [state events node-id] :as ctx} s cluster event reason]
+  (let [lease (register! ctx s)
+        hubs (hub-client-urls s)
+        size (count (store/get-prefix s m/nodes-prefix))]
+    (remember! ctx cluster hubs)
+    (swap! state assoc :phase :member :reason reason :store s :lease lease
+           :cluster cluster :hubs hubs :size size :failures 0)
+    (events/event! events event {:node node-id :cluster (:id cluster) :reason reason})
+    (events/event! events :shoal/registered {:node node-id :lease lease})
+    (when-let [sources (seq (get-in ctx [:opts :discovery :sources]))]
+      (future (discovery/publish! sources (str (get-in ctx [:opts :advertise]) ":"
+                                               (get-in ctx [:opts :api-port])))))
+    (log/info "node" (short-id node-id) "is a member of cluster" (:id cluster) "-" reason)))
+
+;; ---------------------------------------------------------------------------------------------
+;; Becoming a member: origin, return, join
+
+(defn- run-hub!
+  "Runs etcd (new cluster or from its data) and waits until it is healthy; returns a store
+  connected to it."
+  [{:keys [hub node-id opts] :as ctx}]
+  (when-not (hub/running? hub)
+    (hub/run-etcd! hub {:initial-cluster-state :new
+                        :initial-cluster (str node-id "=" (hub/peer-url hub))}))
+  (hub/wait-healthy! hub (get-in opts [:etcd :health-timeout-ms] 30000))
+  (connect ctx [(hub/client-url hub)]))
+
+(defn- originate! [{:keys [opts node-id] :as ctx} reason]
+  (let [s (run-hub! ctx)
+        [created? cluster] (ensure-cluster! s {:cluster-name (:cluster-name opts) :node-id node-id})]
+    (become-member! ctx s cluster (if created? :shoal/originated :shoal/returned) reason)))
+
+(defn- readvertise!
+  "A hub whose address changed updates its etcd peer URL (client URLs etcd publishes itself)."
+  [{:keys [hub node-id events]} s]
+  (let [me (first (filter #(= node-id (:name %)) (store/members s)))
+        want [(hub/peer-url hub)]]
+    (when (and me (not= (set want) (set (:peer-urls me))))
+      (store/member-update! s (:id me) want)
+      (events/event! events :shoal/readvertised {:node node-id :old (:peer-urls me) :new want
+                                                 :reason "address changed"}))))
+
+(defn- return-as-hub! [ctx]
+  (let [s (run-hub! ctx)
+        cluster (m/decode (:value (store/get s m/cluster-key)))]
+    (readvertise! ctx s)
+    (if cluster
+      (become-member! ctx s cluster :shoal/returned "etcd data present: came back to its cluster")
+      (originate! ctx "etcd data without a cluster record: originating"))))
+
+(defn- join!
+  "Joins `cluster` through the etcd client URLs of its hubs. Returns true when joined."
+  [{:keys [node-id] :as ctx} cluster hubs reason]
+  (let [s (connect ctx hubs)]
+    (try
+      (let [actual (m/decode (:value (store/get s m/cluster-key)))]
+        (if (= (:id actual) (:id cluster))
+          (do (become-member! ctx s actual :shoal/joined reason) true)
+          (do (log/warn "node" (short-id node-id) "expected cluster" (:id cluster) "at" hubs "but found" (:id actual))
+              (store/close s) false)))
+      (catch Exception e
+        (store/close s)
+        (throw e)))))
+
+(defn- leave!
+  "Leaves the current cluster: lease revoked, store closed; with `:dissolve`, a hub also stops
+  etcd and deletes its data, and the remembered cluster is forgotten."
+  [{:keys [state hub opts] :as ctx} & {:keys [dissolve]}]
+  (let [{:keys [store lease]} @state]
+    (when (and store lease)
+      (try (store/revoke-lease! store lease)
+           (catch Exception e (log/warn "leave: could not revoke lease:" (ex-message e)))))
+    (when store (try (store/close store) (catch Exception _ nil)))
+    (swap! state dissoc :store :lease :cluster :hubs :size)
+    (when dissolve
+      (hub/stop-etcd! hub)
+      (let [dir (io/file (:data-dir opts) "etcd")]
+        (doseq [f (reverse (file-seq dir))] (.delete ^java.io.File f)))
+      (.delete (membership-file ctx)))))
+
+;; ---------------------------------------------------------------------------------------------
+;; The loop
+
+(defn- starting! [{:keys [state opts] :as ctx}]
+  (cond
+    (.exists (io/file (:data-dir opts) "etcd" "member"))
+    (return-as-hub! ctx)
+
+    :else
+    (let [{:keys [cluster-id hubs]} (remembered ctx)
+          rejoined? (when (seq hubs)
+                      (try (join! ctx {:id cluster-id} hubs "restarted: rejoined the cluster it remembers")
+                           (catch Exception e
+                             (log/info "remembered cluster not reachable at" hubs ":" (ex-message e))
+                             false)))]
+      (when-not rejoined?
+        (swap! state assoc :phase :discovering :reason "looking for peers"
+               :bootstrap (bootstrap/initial-state (:node-id ctx) (System/currentTimeMillis)))))))
+
+(defn- discovering-round! [{:keys [state node-id] :as ctx}]
+  (let [probes (probe-all ctx)
+        {st :state [kind arg] :decision} (bootstrap/step (:bootstrap @state) probes
+                                                         (System/currentTimeMillis)
+                                                         (select-keys (get-in ctx [:opts :discovery])
+                                                                      [:stable-for :contacts]))]
+    (swap! state assoc :bootstrap st)
+    (case kind
+      :join (let [{:keys [cluster hubs]} arg]
+              (log/info "node" (short-id node-id) "joining cluster" (:id cluster) "via" hubs)
+              (join! ctx cluster hubs (format "found cluster %s (%d nodes) through discovery"
+                                              (:id cluster) (:size cluster 0))))
+      :originate (originate! ctx arg)
+      :wait (swap! state assoc :reason arg))))
+
+(defn- discovering! [{:keys [state node-id opts] :as ctx}]
+  (if (empty? (get-in opts [:discovery :sources]))
+    (originate! ctx "no discovery sources configured: originating alone")
+    (discovering-round! ctx)))
+
+(defn- merge-check!
+  "Looks for a better cluster of the same CA; dissolves into it when there is one."
+  [{:keys [state events node-id] :as ctx}]
+  (let [{:keys [cluster size]} @state
+        mine (assoc cluster :size size)]
+    (when-let [{other :cluster hubs :hubs} (bootstrap/merge-target mine (probe-all ctx))]
+      (let [reason (format "cluster %s (%d nodes, created %d) absorbs %s (%d nodes, created %d)"
+                           (:id other) (:size other 0) (:created-at other)
+                           (:id mine) (:size mine 0) (:created-at mine))]
+        (log/info "node" (short-id node-id) "dissolving:" reason)
+        (events/event! events :shoal/dissolved {:node node-id :from (:id mine) :into (:id other) :reason reason})
+        (leave! ctx :dissolve true)
+        (swap! state assoc :phase :discovering :reason "dissolved; joining the better cluster")
+        (when-not (join! ctx other hubs reason)
+          (swap! state assoc :bootstrap (bootstrap/initial-state node-id (System/currentTimeMillis))))))))
+
+(defn- member-tick!
+  "Keeps the lease, refreshes the record and the view of the cluster, notices etcd restarts."
+  [{:keys [state events hub node-id] :as ctx} tick refresh-every]
+  (let [{:keys [store lease]} @state]
+    (try
+      (store/keep-alive! store lease)
+      (catch clojure.lang.ExceptionInfo e
+        (if (= :shoal.store/lease-not-found (store/error-type e))
+          (let [new-lease (register! ctx store)]
+            (swap! state assoc :lease new-lease)
+            (events/event! events :shoal/lease-lost {:node node-id :old-lease lease :new-lease new-lease
+                                                     :reason "lease expired; registered again"}))
+          (throw e))))
+    (when (zero? (mod tick refresh-every))
+      (put-record! ctx store (:lease @state))
+      (let [hubs (hub-client-urls store)]
+        (when (and (seq hubs) (not= hubs (:hubs @state)))
+          (remember! ctx (:cluster @state) hubs))
+        (swap! state assoc :hubs hubs :size (count (store/get-prefix store m/nodes-prefix)))))
+    (let [restarts (:restarts (hub/info hub))]
+      (when (> restarts (:seen-restarts @state 0))
+        (events/event! events :shoal/etcd-restarted {:node node-id :restarts restarts
+                                                     :last-exit (:last-exit (hub/info hub))}))
+      (swap! state assoc :seen-restarts restarts))))
+
+(defn- reconnect!
+  "The store has been unreachable for a while: find this cluster's hubs again through
+  discovery (their addresses may have changed) and reconnect to them."
+  [{:keys [state] :as ctx}]
+  (let [{:keys [cluster store]} @state
+        hubs (->> (probe-all ctx)
+                  (filter #(= (:id cluster) (get-in % [:cluster :id])))
+                  (mapcat :hubs) distinct vec)]
+    (when (and (seq hubs) (not= (set hubs) (set (:hubs @state))))
+      (log/info "reconnecting to the hubs of" (:id cluster) "at" hubs)
+      (swap! state assoc :store (connect ctx hubs) :hubs hubs)
+      (try (store/close store) (catch Exception _ nil)))))
+
+(defn- backoff-ms [failures]
+  (let [base (min 5000 (* 250 (bit-shift-left 1 (min failures 5))))]
     (+ base (rand-int (inc (quot base 2))))))
 
-(defn- keeper-loop
-  "The lease keeper's body; see the namespace doc."
-  [{:keys [state store opts events hub node-id] :as ctx}]
+(defn- run-loop [{:keys [state opts node-id] :as ctx}]
   (let [interval (max 300 (quot (:lease-ttl-ms opts) 3))
-        refresh-every (max 1 (quot 10000 interval))]
-    (loop [tick 1 failures 0 seen-restarts (:restarts (hub/info hub))]
-      (when-not (.isInterrupted (Thread/currentThread))
-        (let [outcome
-              (try
-                (store/keep-alive! store (:lease @state))
-                (when (zero? (mod tick refresh-every))
-                  (let [rec (m/node-record {:id node-id :name (:name opts) :addresses (addresses opts hub)
-                                            :facts (facts/measure (:facts ctx))
-                                            :now (System/currentTimeMillis)})]
-                    (store/put! store (m/node-key node-id) (m/encode rec) {:lease (:lease @state)})))
-                :ok
-                (catch clojure.lang.ExceptionInfo e
-                  (case (:type (ex-data e))
-                    :shoal.store/lease-not-found
-                    (let [old (:lease @state)
-                          lease (register! ctx)]
-                      (swap! state assoc :lease lease)
-                      (events/event! events :shoal/lease-lost {:node node-id :old-lease old :new-lease lease
-                                                               :reason "lease expired; registered again"})
-                      :ok)
-                    (do (log/warn "lease keeper:" (ex-message e))
-                        :failed))))
-              restarts (:restarts (hub/info hub))]
-          (when (and restarts seen-restarts (> restarts seen-restarts))
-            (events/event! events :shoal/etcd-restarted {:node node-id :restarts restarts
-                                                         :last-exit (:last-exit (hub/info hub))}))
-          (when (try (Thread/sleep (if (= outcome :ok) interval (min interval (backoff-ms failures)))) true
-                     (catch InterruptedException _ false))
-            (recur (inc tick) (if (= outcome :ok) 0 (inc failures)) restarts)))))))
+        refresh-every (max 1 (quot 5000 interval))
+        merge-every (max 1 (quot (max 2000 (get-in opts [:discovery :stable-for] 3000)) interval))
+        has-sources? (seq (get-in opts [:discovery :sources]))]
+    (loop [tick 1]
+      (when-not (or (:stopping @state) (.isInterrupted (Thread/currentThread)))
+        (let [ok? (try
+                    (case (:phase @state)
+                      :starting (starting! ctx)
+                      :discovering (discovering! ctx)
+                      :member (do (member-tick! ctx tick refresh-every)
+                                  (when (and has-sources? (zero? (mod tick merge-every)))
+                                    (merge-check! ctx))))
+                    (swap! state assoc :failures 0)
+                    true
+                    (catch InterruptedException e (throw e))
+                    (catch Exception e
+                      (let [n (:failures (swap! state update :failures (fnil inc 0)))]
+                        (log/warn "membership" (short-id node-id) (name (:phase @state)) "failed"
+                                  (str "(" n " in a row):") (ex-message e))
+                        (swap! state assoc :last-error (ex-message e))
+                        (when (and (= :member (:phase @state)) has-sources?
+                                   (zero? (mod n 3)) (not (hub/running? (:hub ctx))))
+                          (try (reconnect! ctx) (catch Exception e2 (log/debug "reconnect failed" (ex-message e2)))))
+                        false)))
+              pause (cond (not ok?) (min interval (backoff-ms (:failures @state 0)))
+                          (= :discovering (:phase @state)) 500
+                          :else interval)]
+          (when (try (Thread/sleep pause) true (catch InterruptedException _ false))
+            (recur (inc tick))))))))
 
 (defn- supervised-thread
   "Starts `f` on a named daemon thread; an unexpected death is logged loudly, never silent."
@@ -111,20 +336,34 @@
     (.setDaemon true)
     (.start)))
 
-(defrecord EtcdMembership [opts identity events facts hub store state node-id]
+;; ---------------------------------------------------------------------------------------------
+;; The component
+
+(defrecord EtcdMembership [ctx node-id]
   m/Membership
   (node-id [_] node-id)
+  (cluster-info [_]
+    (let [{:keys [phase cluster size hubs]} @(:state ctx)]
+      {:node-id node-id
+       :phase phase
+       :cluster (when (= :member phase) (assoc cluster :size size))
+       :hubs (if (= :member phase) hubs [])}))
   (status [_]
-    (let [records (try (mapv (comp m/decode :value) (store/get-prefix store m/nodes-prefix))
-                       (catch Exception e (log/debug "status: nodes unreadable" (ex-message e)) nil))
-          etcd (try (let [s (store/status store)
-                          members (store/members store)]
-                      (assoc s :healthy true :members members))
-                    (catch Exception e {:healthy false :error (ex-message e)}))
-          {:keys [cluster lease]} @state
+    (let [{:keys [state hub opts]} ctx
+          {:keys [phase reason cluster lease store last-error]} @state
+          records (when store
+                    (try (mapv (comp m/decode :value) (store/get-prefix store m/nodes-prefix))
+                         (catch Exception e (log/debug "status: nodes unreadable" (ex-message e)) nil)))
+          etcd (if store
+                 (try (assoc (store/status store) :healthy true :members (store/members store))
+                      (catch Exception e {:healthy false :error (ex-message e)}))
+                 {:healthy false :error "not in a cluster yet"})
           hub-info (hub/info hub)]
       {:node-id node-id
        :name (:name opts)
+       :phase phase
+       :reason reason
+       :last-error last-error
        :cluster-id (:id cluster)
        :cluster cluster
        :roles (if (:running? hub-info) ["hub"] [])
@@ -134,28 +373,29 @@
 
   java.io.Closeable
   (close [_]
-    (when-let [^Thread t (:keeper @state)]
-      (.interrupt t)
-      (.join t 5000))
-    (try (store/revoke-lease! store (:lease @state))
-         (events/event! events :shoal/left {:node node-id :reason "graceful stop"})
-         (catch Exception e (log/warn "leave: could not revoke lease:" (ex-message e))))
-    (try (store/close store) (catch Exception _ nil))
-    (hub/stop-etcd! hub)))
+    (let [{:keys [state hub events]} ctx]
+      (swap! state assoc :stopping true)
+      (when-let [^Thread t (:thread @state)]
+        (.interrupt t)
+        (.join t 10000))
+      (when (:lease @state)
+        (events/event! events :shoal/left {:node node-id :reason "graceful stop"}))
+      (leave! ctx)
+      (hub/stop-etcd! hub))))
 
 (defn start
-  "Component start. Opts (from node.edn, see shoal.node):
-  `{:data-dir :name :cluster-name :advertise (nil = detect) :api-port :lease-ttl-ms
+  "Component start: creates the membership loop and returns at once (joining may take a while;
+  `status` shows the phase and why). Opts (from node.edn, see shoal.node):
+  `{:data-dir :name :cluster-name :advertise :api-port :lease-ttl-ms
+    :discovery {:sources [...] :timeout ms :stable-for ms :contacts n}
     :etcd {:binary :listen-client {:host :port} :listen-peer {:host :port} :health-timeout-ms}}`.
   Deps: `:identity`, `:events`, `:facts`."
   [{:keys [data-dir etcd] :as opts} {:keys [identity events facts]}]
   (let [{:keys [id files]} (identity/current identity)
-        opts (update opts :advertise #(or % (detect-address)))
+        opts (update opts :discovery #(merge {:sources [] :timeout 2000 :stable-for 3000 :contacts 1} %))
         client-ctx (identity/client-ssl-context identity)
-        etcd-dir (io/file data-dir "etcd")
-        returning? (.exists (io/file etcd-dir "member"))
         h (hub/start {:binary (:binary etcd)
-                      :data-dir (str etcd-dir)
+                      :data-dir (str (io/file data-dir "etcd"))
                       :name id
                       :listen-client (:listen-client etcd)
                       :listen-peer (:listen-peer etcd)
@@ -163,26 +403,10 @@
                       :tls {:cert (:cert files) :key (:key files) :ca (:ca files)}
                       :ssl-context client-ctx
                       :log-file (str (io/file data-dir "etcd.log"))}
-                     {})]
-    (try
-      (log/info "node" (short-id id) (if returning? "restarting its hub from etcd data in" "originating a cluster in") (str etcd-dir))
-      (hub/run-etcd! h {:initial-cluster-state :new
-                        :initial-cluster (str id "=" (hub/peer-url h))})
-      (hub/wait-healthy! h (or (:health-timeout-ms etcd) 30000))
-      (let [s (store.etcd/connect {:endpoints [(hub/client-url h)] :ssl-context client-ctx})
-            [created? cluster] (ensure-cluster! s {:cluster-name (:cluster-name opts) :node-id id})
-            state (atom {:cluster cluster})
-            ctx {:store s :opts opts :hub h :facts facts :node-id id :events events :state state}
-            lease (register! ctx)]
-        (swap! state assoc :lease lease)
-        (events/event! events (if created? :shoal/originated :shoal/returned)
-                       {:node id :cluster (:id cluster)
-                        :reason (if created? "no peer reachable: originated a one-node cluster"
-                                    "etcd data present: came back to its cluster")})
-        (events/event! events :shoal/registered {:node id :lease lease :ttl-ms (:lease-ttl-ms opts)})
-        (swap! state assoc :keeper (supervised-thread (str "shoal-lease-keeper-" (short-id id))
-                                                      #(keeper-loop ctx)))
-        (->EtcdMembership opts identity events facts h s state id))
-      (catch Throwable t
-        (hub/stop-etcd! h)
-        (throw t)))))
+                     {})
+        state (atom {:phase :starting :reason "starting"})
+        ctx {:opts opts :hub h :facts facts :node-id id :events events :state state
+             :client-ctx client-ctx
+             :client (http/client {:ssl-context client-ctx :timeout-ms (get-in opts [:discovery :timeout])})}]
+    (swap! state assoc :thread (supervised-thread (str "shoal-membership-" (short-id id)) #(run-loop ctx)))
+    (->EtcdMembership ctx id)))
