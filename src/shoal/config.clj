@@ -202,6 +202,7 @@
 (s/def ::addresses (s/coll-of ::address :kind vector?))
 (s/def ::dns/name ::host)
 (s/def ::dns/port ::port)
+(s/def ::dns/server ::address)
 (s/def ::repo ::non-blank)
 (s/def ::publish ::boolean)
 
@@ -210,7 +211,7 @@
   :type)
 (defmethod source-type :static [_] (closed-keys :req-un [::type ::addresses]))
 (defmethod source-type :url [_] (closed-keys :req-un [::type ::url]))
-(defmethod source-type :dns [_] (closed-keys :req-un [::type ::dns/name] :opt-un [::dns/port]
+(defmethod source-type :dns [_] (closed-keys :req-un [::type ::dns/name] :opt-un [::dns/port ::dns/server]
                                              :defaults {:port 7440}))
 (defmethod source-type :git [_] (closed-keys :req-un [::type ::repo ::path] :opt-un [::ref ::publish]
                                              :defaults {:ref "main" :publish false}))

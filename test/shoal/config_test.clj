@@ -173,7 +173,7 @@
          (:lines (node-errors (node-edn [:discovery :sources] [{:name "shoal"}]))))))
 
 (deftest unknown-key-inside-source
-  (is (= ["node.edn [:discovery :sources 1 :prot]: unknown key; expected one of :type :name :port"]
+  (is (= ["node.edn [:discovery :sources 1 :prot]: unknown key; expected one of :type :name :port :server"]
          (:lines (node-errors (node-edn [:discovery :sources] [{:type :static :addresses []}
                                                                 {:type :dns :name "shoal" :prot 7440}]))))))
 
@@ -347,3 +347,9 @@
                                   (gen/tuple (gen/elements [:node :cluster]) gen-garbage)])]
       (only-invalid? (if (= :node which) config/conform-node-config config/conform-cluster-config)
                      data))))
+
+(deftest a-dns-source-may-name-its-server
+  (is (= {:type :dns :name "shoal" :port 7440 :server {:host "10.0.0.53" :port 53}}
+         (-> (config/conform-node-config {:data-dir "d" :ca {:cert "c" :key "k"}
+                                          :discovery {:sources [{:type :dns :name "shoal" :server "10.0.0.53:53"}]}})
+             :discovery :sources first))))
