@@ -66,12 +66,36 @@
         cluster (when repo (config/read-cluster-config (str (io/file repo "cluster.edn"))))]
     [node cluster]))
 
+(defn- cluster-repo-loader
+  "A class loader that also finds Clojure namespaces in the cluster repo (`<repo>/src` and the
+  repo root), so that `:impl my.cluster/thing` and cluster.edn's `:namespaces` resolve."
+  ^ClassLoader [repo parent]
+  (let [cl (clojure.lang.DynamicClassLoader. parent)]
+    (doseq [^java.io.File d [(io/file repo "src") (io/file repo)] :when (.isDirectory d)]
+      (.addURL cl (.toURL (.toURI d))))
+    cl))
+
+(defn- load-cluster-namespaces! [cluster]
+  (doseq [n (:namespaces cluster)]
+    (try (require n)
+         (catch Exception e
+           (throw (ex-info (format "cluster.edn [:namespaces]: cannot load %s: %s" n (ex-message e))
+                           {:type ::namespace-failed :namespace n} e))))))
+
 (defn start
   "Starts a node from the node.edn at `path`; returns the running system (stop it with
-  `shoal.system/stop`)."
+  `shoal.system/stop`). The cluster repo's namespaces are loadable by the node: the threads the
+  system starts inherit a class loader that sees the repo."
   [path]
-  (let [[node cluster] (read-configs path)]
-    (sys/start (system-config node cluster))))
+  (let [[node cluster] (read-configs path)
+        thread (Thread/currentThread)
+        before (.getContextClassLoader thread)
+        repo (get-in node [:cluster-repo :path])]
+    (try
+      (when repo (.setContextClassLoader thread (cluster-repo-loader repo before)))
+      (load-cluster-namespaces! cluster)
+      (sys/start (system-config node cluster))
+      (finally (.setContextClassLoader thread before)))))
 
 (defn- await-signal
   "Blocks until one of the signals `names` arrives; returns its name. The JVM runs signal

@@ -191,3 +191,25 @@
         (is (.waitFor p 60 java.util.concurrent.TimeUnit/SECONDS))
         (is (= 2 (.exitValue p)))
         (is (re-find #"node.edn \[:lease :ttl\]: must be a duration" (slurp (str path ".log"))))))))
+
+(deftest a-cluster-repo-namespace-supplies-a-component
+  (with-node-dir [dir]
+    (let [{:keys [path api-port]} (tn/write-node-edn! dir *secrets*
+                                                      {:cluster-repo {:path "test/resources/cluster-repo"}
+                                                       :system {:facts {:impl 'acme.hooks/facts}}})
+          s (node/start path)]
+      (try
+        (let [st (tn/wait-for "healthy" 30000 #(let [x (tn/status *secrets* api-port)] (when (tn/healthy? x) x)))]
+          (is (= "r-42" (get-in st [:members 0 :facts :labels :rack])))
+          (is (= "acme" (get-in st [:cluster :name])) "the cluster's name comes from its cluster.edn"))
+        (finally (sys/stop s))))))
+
+(deftest a-missing-cluster-namespace-is-a-clear-error
+  (with-node-dir [dir]
+    (let [repo (str dir "/repo")]
+      (io/make-parents (str repo "/cluster.edn"))
+      (spit (str repo "/cluster.edn") (pr-str {:name "x" :namespaces ['nope.missing]}))
+      (let [{:keys [path]} (tn/write-node-edn! dir *secrets* {:cluster-repo {:path repo}})
+            ex (try (node/start path) nil (catch clojure.lang.ExceptionInfo e e))]
+        (is (= :shoal.node/namespace-failed (:type (ex-data ex))))
+        (is (re-find #"^cluster.edn \[:namespaces\]: cannot load nope.missing" (ex-message ex)))))))
