@@ -50,10 +50,14 @@
            (:listen c)))
     (is (= {:lifetime (* 90 24 3600 1000)} (:cert c)))
     (is (= {:ttl 10000} (:lease c)))
-    (is (= {:sources [{:type :dns :name "shoal" :port 7440}]
-            :timeout 2000 :stable-for 3000 :contacts 1}
+    (is (= {:sources [] :timeout 2000 :stable-for 3000 :contacts 1}
            (:discovery c)))
     (is (= {:zone "a"} (:labels c)))))
+
+(deftest the-image-node-config
+  (let [c (config/read-node-config "image/node.edn")]
+    (is (= "/var/lib/shoal" (:data-dir c)))
+    (is (= [{:type :dns :name "shoal" :port 7440}] (get-in c [:discovery :sources])))))
 
 (deftest example-cluster-config
   (let [c (config/read-cluster-config "examples")]   ; a directory means its cluster.edn
