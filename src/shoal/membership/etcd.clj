@@ -289,6 +289,21 @@
       (swap! state assoc :store (connect ctx hubs) :hubs hubs)
       (try (store/close store) (catch Exception _ nil)))))
 
+(defn- member-round!
+  "A member's tick, and the merge check when it is due or when the tick failed: a node whose
+  cluster was dissolved around it (its hub joined a better cluster) has a dead store, and the
+  better cluster is exactly where it must go. The tick's error is rethrown only when the node
+  is still in the same cluster."
+  [{:keys [state] :as ctx} tick refresh-every merge-due?]
+  (let [cluster (:id (:cluster @state))
+        error (try (member-tick! ctx tick refresh-every) nil
+                   (catch InterruptedException e (throw e))
+                   (catch Exception e e))]
+    (when (and (or merge-due? error) (seq (get-in ctx [:opts :discovery :sources])))
+      (merge-check! ctx))
+    (when (and error (= cluster (:id (:cluster @state))))
+      (throw error))))
+
 (defn- backoff-ms [failures]
   (let [base (min 5000 (* 250 (bit-shift-left 1 (min failures 5))))]
     (+ base (rand-int (inc (quot base 2))))))
@@ -304,9 +319,8 @@
                     (case (:phase @state)
                       :starting (starting! ctx)
                       :discovering (discovering! ctx)
-                      :member (do (member-tick! ctx tick refresh-every)
-                                  (when (and has-sources? (zero? (mod tick merge-every)))
-                                    (merge-check! ctx))))
+                      :member (member-round! ctx tick refresh-every
+                                             (and has-sources? (zero? (mod tick merge-every)))))
                     (swap! state assoc :failures 0)
                     true
                     (catch InterruptedException e (throw e))

@@ -87,11 +87,13 @@
         (.toByteArray bytes)))))
 
 (defn start!
-  "Starts a server answering from `zone` (see the ns doc) on its own daemon thread. Returns
-  {:port n :server \"127.0.0.1:n\" :stop (fn [])}."
-  [zone]
+  "Starts a server answering from `zone` (see the ns doc) on its own daemon thread, on
+  127.0.0.1 or `:host` (e.g. a test network's gateway, for containers). Returns
+  {:port n :server \"host:n\" :stop (fn [])}."
+  ([zone] (start! zone {}))
+  ([zone {:keys [host] :or {host "127.0.0.1"}}]
   (let [zone (update-keys zone canonical)
-        sock (DatagramSocket. 0 (InetAddress/getByName "127.0.0.1"))
+        sock (DatagramSocket. 0 (InetAddress/getByName host))
         t (Thread.
            (fn []
              (let [buf (byte-array 512)]
@@ -106,5 +108,5 @@
     (.setDaemon t true)
     (.start t)
     {:port (.getLocalPort sock)
-     :server (str "127.0.0.1:" (.getLocalPort sock))
-     :stop (fn [] (.close sock) (.join t 1000))}))
+     :server (str host ":" (.getLocalPort sock))
+     :stop (fn [] (.close sock) (.join t 1000))})))
