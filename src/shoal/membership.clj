@@ -22,7 +22,7 @@
   (cluster-info [m]
     "What this node tells a peer that probes it (`GET /v1/cluster`) while forming or merging:
     `{:node-id :phase :cluster {:id :name :created-at :origin :size}-or-nil :hubs [etcd client URLs]}`.
-    Cheap (no store round trip) and never throws."))
+    The size is read from the store at the time of asking (merges compare sizes); never throws."))
 
 (def cluster-key "/shoal/cluster")
 (def nodes-prefix "/shoal/nodes/")

@@ -8,17 +8,12 @@
             [shoal.events :as events]
             [shoal.node :as node]
             [shoal.system :as sys]
-            [shoal.test.node :as tn])
+            [shoal.test.node :as tn :refer [*secrets*]]
+            [shoal.test.util :as u])
   (:import (com.sun.net.httpserver HttpHandler HttpServer)
            (java.net InetSocketAddress)))
 
-(def ^:dynamic *secrets* nil)
-
-(use-fixtures :once
-  (fn [f]
-    (let [dir (tn/temp-dir "shoal-secrets")]
-      (try (binding [*secrets* (tn/make-secrets! (str dir "/s"))] (f))
-           (finally (tn/delete-tree dir))))))
+(use-fixtures :once tn/secrets-fixture)
 
 (defn- peers-server
   "An HTTP server on loopback serving `@body` at /peers.edn; returns [server url]."
@@ -69,7 +64,7 @@
   (set (map :type (events/recent (sys/component system :events) 200))))
 
 (deftest nodes-started-at-once-form-exactly-one-cluster-and-a-later-one-joins
-  (let [dir (tn/temp-dir "shoal-cluster")
+  (let [dir (u/temp-dir "shoal-cluster")
         body (atom "[]")
         [server url] (peers-server body)
         specs (mapv #(node-spec dir % url) (range 1 5))
@@ -97,10 +92,10 @@
       (finally
         (stop-all @systems)
         (.stop ^HttpServer server 0)
-        (tn/delete-tree dir)))))
+        (u/delete-tree dir)))))
 
 (deftest two-clusters-formed-apart-merge-when-discovery-reconnects
-  (let [dir (tn/temp-dir "shoal-merge")
+  (let [dir (u/temp-dir "shoal-merge")
         body-a (atom "[]") body-b (atom "[]")
         [sa url-a] (peers-server body-a)
         [sb url-b] (peers-server body-b)
@@ -110,9 +105,13 @@
     (try
       (reset! body-a (pr-str (mapv addr a)))
       (reset! body-b (pr-str (mapv addr b)))
-      (swap! systems into (start-all (concat a b)))
-      (wait-one-cluster a 2)
+      ;; The smaller cluster is made first, so it is the older: only the size may decide, and
+      ;; the heal comes right after the second node joined the bigger one (a size cached at
+      ;; join time once made the bigger cluster dissolve into the older, smaller one).
+      (swap! systems into (start-all b))
       (wait-one-cluster b 1)
+      (swap! systems (fn [bs] (into (start-all a) bs)))
+      (wait-one-cluster a 2)
       (let [big (cluster-of (first a)) small (cluster-of (first b))]
         (is (not= big small) "formed apart: two clusters")
         (testing "healed: both sides see everyone; the smaller cluster dissolves into the bigger"
@@ -127,10 +126,10 @@
       (finally
         (stop-all @systems)
         (.stop ^HttpServer sa 0) (.stop ^HttpServer sb 0)
-        (tn/delete-tree dir)))))
+        (u/delete-tree dir)))))
 
 (deftest a-killed-node-disappears-when-its-lease-expires
-  (let [dir (tn/temp-dir "shoal-kill")
+  (let [dir (u/temp-dir "shoal-kill")
         body (atom "[]")
         [server url] (peers-server body)
         [s1 s2] (mapv #(node-spec dir % url) [1 2])
@@ -154,4 +153,4 @@
         (some-> ^Process @p .destroyForcibly)
         (some-> @system sys/stop)
         (.stop ^HttpServer server 0)
-        (tn/delete-tree dir)))))
+        (u/delete-tree dir)))))

@@ -235,11 +235,21 @@
     (originate! ctx "no discovery sources configured: originating alone")
     (discovering-round! ctx)))
 
+(defn- fresh-size!
+  "The number of registered nodes now, read from the store (and cached in the state); the
+  cached value when the store does not answer. Merge decisions compare sizes, and a size
+  cached before the last joins could make the bigger cluster dissolve into the smaller."
+  [{:keys [state]}]
+  (let [{:keys [store size]} @state]
+    (try (let [n (count (store/get-prefix store m/nodes-prefix))]
+           (swap! state assoc :size n)
+           n)
+         (catch Exception _ size))))
+
 (defn- merge-check!
   "Looks for a better cluster of the same CA; dissolves into it when there is one."
   [{:keys [state events node-id] :as ctx}]
-  (let [{:keys [cluster size]} @state
-        mine (assoc cluster :size size)]
+  (let [mine (assoc (:cluster @state) :size (fresh-size! ctx))]
     (when-let [{other :cluster hubs :hubs} (bootstrap/merge-target mine (probe-all ctx))]
       (let [reason (format "cluster %s (%d nodes, created %d) absorbs %s (%d nodes, created %d)"
                            (:id other) (:size other 0) (:created-at other)
@@ -357,10 +367,11 @@
   m/Membership
   (node-id [_] node-id)
   (cluster-info [_]
-    (let [{:keys [phase cluster size hubs]} @(:state ctx)]
+    (let [{:keys [phase cluster hubs]} @(:state ctx)
+          member? (= :member phase)]
       {:node-id node-id
        :phase phase
-       :cluster (when (= :member phase) (assoc cluster :size size))
+       :cluster (when member? (assoc cluster :size (fresh-size! ctx)))
        :hubs (if (= :member phase) hubs [])}))
   (status [_]
     (let [{:keys [state hub opts]} ctx
