@@ -9,7 +9,7 @@
             [shoal.test.cluster :as c]
             [shoal.test.dns-server :as dns]
             [shoal.test.docker :as d]
-            [shoal.test.node :as tn]))
+            [shoal.test.util :as u]))
 
 (def ^:private image-node-edn
   "The image's own node.edn, as data, for tests that change only its discovery."
@@ -117,7 +117,7 @@
         (finally ((:stop server)))))))
 
 (deftest discovery-and-publication-through-a-git-repo
-  (let [dir (tn/temp-dir "shoal-peers-git")
+  (let [dir (u/temp-dir "shoal-peers-git")
         repo (str dir "/peers.git")]
     (try
       (is (zero? (:exit (sh/sh "git" "init" "-q" "--bare" "-b" "main" repo))))
@@ -134,4 +134,4 @@
                               (let [{:keys [out]} (sh/sh "git" "--git-dir" repo "show" "main:peers.edn")]
                                 (set/subset? #{(str (c/node-ip cl n1) ":7440") (str (c/node-ip cl n2) ":7440")}
                                              (set (read-string (if (seq out) out "[]")))))))))))
-      (finally (tn/delete-tree dir)))))
+      (finally (u/delete-tree dir)))))

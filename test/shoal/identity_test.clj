@@ -10,9 +10,9 @@
             [shoal.identity :as id]
             [shoal.identity.ca :as ca]
             [shoal.identity.file :as idf]
+            [shoal.test.util :as u :refer [with-temp-dir]]
             [shoal.tls :as tls])
-  (:import (java.io File)
-           (java.net InetAddress)
+  (:import (java.net InetAddress)
            (java.nio.file Files LinkOption)
            (java.nio.file.attribute PosixFilePermissions)
            (java.security.cert X509Certificate)
@@ -22,17 +22,6 @@
 
 ;; ---------------------------------------------------------------------------------------------
 ;; Helpers
-
-(defn- temp-dir ^File [prefix]
-  (.toFile (Files/createTempDirectory prefix (make-array java.nio.file.attribute.FileAttribute 0))))
-
-(defn- delete-tree [^File f]
-  (when (.isDirectory f) (run! delete-tree (.listFiles f)))
-  (.delete f))
-
-(defmacro ^:private with-temp-dir [[sym prefix] & body]
-  `(let [~sym (temp-dir ~prefix)]
-     (try ~@body (finally (delete-tree ~sym)))))
 
 (defn- mode [path]
   (PosixFilePermissions/toString
@@ -54,14 +43,6 @@
          more))
 
 (defn- serial [^X509Certificate c] (.getSerialNumber c))
-
-(defn- wait-until [timeout-ms f]
-  (let [deadline (+ (System/currentTimeMillis) timeout-ms)]
-    (loop []
-      (or (f)
-          (when (< (System/currentTimeMillis) deadline)
-            (Thread/sleep 20)
-            (recur))))))
 
 (defn- serve
   "A TLS server on 127.0.0.1 with ctx: each connection is handshaken, answered with one byte and
@@ -340,13 +321,13 @@
             (let [before (connect (operator-context secrets) (:port server))]
               (is (= cert1 (first (:server-certs before))) "before renewal: the first certificate")
               (is (= 1 (:read before))))
-            (is (wait-until 8000 #(not= cert1 (:cert (id/current c)))) "renewed by itself")
+            (is (u/poll 8000 20 #(not= cert1 (:cert (id/current c)))) "renewed by itself")
             (let [{cert2 :cert id2 :id} (id/current c)]
               (is (not= (serial cert1) (serial cert2)))
               (is (= id1 id2 (id/node-id cert2)))
               (is (= cert2 (:cert (deref renewed 1000 nil))) "on-renew! listener called")
               (is (not= file1 (slurp (:cert files))) "file on disk replaced")
-              (is (wait-until 2000 #(= (:cert (id/current c)) (id/read-cert (:cert files)))))
+              (is (u/poll 2000 20 #(= (:cert (id/current c)) (id/read-cert (:cert files)))))
               (is (< (.getTime (.getNotBefore cert2)) (System/currentTimeMillis)
                      (.getTime (.getNotAfter cert2))))
               (let [after (connect (operator-context secrets) (:port server))
@@ -376,8 +357,8 @@
         (Thread/sleep 3500)
         (is (= cert1 (:cert (id/current c))) "failed renewals leave the old certificate in use")
         (is (.isAlive thread) "the renewal thread survives failures")
-        (delete-tree cert-path)
-        (is (wait-until 3000 #(not= cert1 (:cert (id/current c)))) "then a retry succeeds")
-        (is (wait-until 1000 #(.isFile cert-path)))
+        (u/delete-tree cert-path)
+        (is (u/poll 3000 20 #(not= cert1 (:cert (id/current c)))) "then a retry succeeds")
+        (is (u/poll 1000 20 #(.isFile cert-path)))
         (finally (.close ^java.io.Closeable c)))
       (is (not (.isAlive thread)) "close stops the renewal thread"))))

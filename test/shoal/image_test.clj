@@ -7,9 +7,9 @@
   (:require [clojure.data.json :as json]
             [clojure.java.io :as io]
             [clojure.string :as str]
-            [clojure.test :refer [deftest is testing use-fixtures]])
+            [clojure.test :refer [deftest is testing use-fixtures]]
+            [shoal.test.util :as u])
   (:import (java.nio.file Files)
-           (java.nio.file.attribute FileAttribute)
            (java.util.concurrent TimeUnit)))
 
 ;; ---------------------------------------------------------------------------------------------
@@ -37,14 +37,6 @@
       (throw (ex-info (str "docker " (str/join " " args) " failed (" exit "): " out) r)))
     (str/trim out)))
 
-(defn- temp-dir [prefix]
-  (str (Files/createTempDirectory prefix (make-array FileAttribute 0))))
-
-(defn- delete-tree [path]
-  (let [f (io/file path)]
-    (when (.exists f)
-      (doseq [x (reverse (file-seq f))] (.delete ^java.io.File x)))))
-
 (defn- rand-id [] (format "%08x" (rand-int Integer/MAX_VALUE)))
 
 ;; ---------------------------------------------------------------------------------------------
@@ -63,7 +55,7 @@
     (doseq [c containers] (docker "rm" "-f" "-v" c))
     (doseq [n networks] (docker "network" "rm" n))
     (doseq [i images] (docker "rmi" "-f" i))
-    (doseq [d dirs] (delete-tree d))
+    (doseq [d dirs] (u/delete-tree d))
     (reset! created {:images #{} :containers #{} :networks #{} :dirs #{}})))
 
 ;; ---------------------------------------------------------------------------------------------
@@ -98,7 +90,7 @@
 (use-fixtures :once
   (fn [f]
     (try
-      (let [dir (track! :dirs (temp-dir "shoal-image-test"))
+      (let [dir (track! :dirs (str (u/temp-dir "shoal-image-test")))
             secrets (make-secrets! (str dir "/secrets"))
             tag (str "shoal-node:test-" (rand-id))
             result (build! "--secrets" secrets "--tag" tag)]
@@ -304,14 +296,6 @@
             (is (= (slurp edn) (slurp (str dir "/copied.edn"))))
             (finally (remove-container! c))))))))
 
-(defn- wait-for [pred timeout-ms]
-  (let [deadline (+ (System/currentTimeMillis) timeout-ms)]
-    (loop []
-      (or (pred)
-          (when (< (System/currentTimeMillis) deadline)
-            (Thread/sleep 250)
-            (recur))))))
-
 (deftest a-node-starts-and-leaves-on-sigterm
   (when (built?)
     (let [net (track! :networks (str "shoal-image-net-" (rand-id)))
@@ -320,7 +304,7 @@
       (try
         (docker! "network" "create" net)
         (docker! "run" "-d" "--name" c "--network" net "--network-alias" "shoal" (image))
-        (let [ready (wait-for #(str/includes? (logs) "node ready") 90000)]
+        (let [ready (u/poll 90000 250 #(str/includes? (logs) "node ready"))]
           (is ready (str "no `node ready` within 90 s; log:\n" (logs)))
           (when ready
             (docker! "stop" "-t" "30" c)

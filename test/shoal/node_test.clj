@@ -10,20 +10,11 @@
             [shoal.membership :as membership]
             [shoal.node :as node]
             [shoal.system :as sys]
-            [shoal.test.node :as tn])
+            [shoal.test.node :as tn :refer [*secrets*]]
+            [shoal.test.util :as u])
   (:import (java.net ServerSocket InetAddress Socket)))
 
-(def ^:dynamic *secrets* nil)
-
-(use-fixtures :once
-  (fn [f]
-    (let [dir (tn/temp-dir "shoal-secrets")]
-      (try (binding [*secrets* (tn/make-secrets! (str dir "/s"))] (f))
-           (finally (tn/delete-tree dir))))))
-
-(defmacro with-node-dir [[dir] & body]
-  `(let [~dir (tn/temp-dir "shoal-node")]
-     (try ~@body (finally (tn/delete-tree ~dir)))))
+(use-fixtures :once tn/secrets-fixture)
 
 (defn- event-types [system]
   (map :type (events/recent (sys/component system :events) 100)))
@@ -35,7 +26,7 @@
   (try (with-open [_ (Socket. "127.0.0.1" (int port))] true) (catch Exception _ false)))
 
 (deftest originates-a-one-node-cluster-and-comes-back-to-it
-  (with-node-dir [dir]
+  (u/with-temp-dir [dir "shoal-node"]
     (let [{:keys [path api-port]} (tn/write-node-edn! dir *secrets* {:labels {:zone "test"}})
           s1 (node/start path)
           st1 (tn/wait-for "a healthy one-node cluster" 30000 #(let [s (tn/status *secrets* api-port)]
@@ -69,7 +60,7 @@
             (finally (sys/stop s2))))))))
 
 (deftest api-requires-a-client-certificate-from-a-known-ca
-  (with-node-dir [dir]
+  (u/with-temp-dir [dir "shoal-node"]
     (let [{:keys [path api-port]} (tn/write-node-edn! dir *secrets* {})
           foreign (tn/make-secrets! (str dir "/foreign"))
           url (str "https://127.0.0.1:" api-port "/v1/status")
@@ -87,7 +78,7 @@
                                     url))))
         (testing "a certificate from a foreign cluster CA: refused"
           (let [fdir (str dir "/foreign-node")]
-            (tn/delete-tree fdir)
+            (u/delete-tree fdir)
             (let [id (sys/start {:identity {:impl :file :data-dir fdir :lifetime-ms 3600000 :hosts []
                                             :ca {:cert (str foreign "/cluster-ca.crt")
                                                  :key (str foreign "/cluster-ca.key")}}})]
@@ -108,7 +99,7 @@
         (finally (sys/stop s))))))
 
 (deftest etcd-killed-is-restarted-by-the-node
-  (with-node-dir [dir]
+  (u/with-temp-dir [dir "shoal-node"]
     (let [{:keys [path api-port]} (tn/write-node-edn! dir *secrets* {})
           s (node/start path)]
       (try
@@ -129,7 +120,7 @@
         (finally (sys/stop s))))))
 
 (deftest a-failed-start-rolls-back-etcd-and-says-which-component
-  (with-node-dir [dir]
+  (u/with-temp-dir [dir "shoal-node"]
     (let [{:keys [path api-port etcd-client-port]} (tn/write-node-edn! dir *secrets* {})]
       (with-open [_squatter (ServerSocket. api-port 1 (InetAddress/getByName "127.0.0.1"))]
         (let [ex (try (node/start path) nil (catch clojure.lang.ExceptionInfo e e))]
@@ -141,7 +132,7 @@
             (is (not (port-open? etcd-client-port)))))))))
 
 (deftest certificate-renewed-while-running-keeps-api-and-etcd-working
-  (with-node-dir [dir]
+  (u/with-temp-dir [dir "shoal-node"]
     (let [{:keys [path api-port]} (tn/write-node-edn! dir *secrets* {:cert {:lifetime "8s"}})
           s (node/start path)
           url (str "https://127.0.0.1:" api-port "/v1/status")]
@@ -166,7 +157,7 @@
       .start))
 
 (deftest sigterm-leaves-gracefully-and-exits-zero
-  (with-node-dir [dir]
+  (u/with-temp-dir [dir "shoal-node"]
     (let [{:keys [path api-port edn]} (tn/write-node-edn! dir *secrets* {})
           p (node-process path)]
       (try
@@ -183,7 +174,7 @@
         (finally (.destroyForcibly p))))))
 
 (deftest a-bad-node-edn-exits-2-with-the-reason
-  (with-node-dir [dir]
+  (u/with-temp-dir [dir "shoal-node"]
     (let [path (str dir "/node.edn")]
       (spit path (pr-str {:data-dir (str dir "/data") :lease {:ttl 10}
                           :ca {:cert "x" :key "y"}}))
@@ -193,7 +184,7 @@
         (is (re-find #"node.edn \[:lease :ttl\]: must be a duration" (slurp (str path ".log"))))))))
 
 (deftest a-cluster-repo-namespace-supplies-a-component
-  (with-node-dir [dir]
+  (u/with-temp-dir [dir "shoal-node"]
     (let [{:keys [path api-port]} (tn/write-node-edn! dir *secrets*
                                                       {:cluster-repo {:path "test/resources/cluster-repo"}
                                                        :system {:facts {:impl 'acme.hooks/facts}}})
@@ -205,7 +196,7 @@
         (finally (sys/stop s))))))
 
 (deftest a-missing-cluster-namespace-is-a-clear-error
-  (with-node-dir [dir]
+  (u/with-temp-dir [dir "shoal-node"]
     (let [repo (str dir "/repo")]
       (io/make-parents (str repo "/cluster.edn"))
       (spit (str repo "/cluster.edn") (pr-str {:name "x" :namespaces ['nope.missing]}))

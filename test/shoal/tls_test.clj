@@ -8,11 +8,10 @@
             [shoal.identity :as id]
             [shoal.identity.ca :as ca]
             [shoal.identity.file :as idf]
+            [shoal.test.util :as u :refer [with-temp-dir]]
             [shoal.tls :as tls])
-  (:import (java.io File)
-           (java.net InetAddress ServerSocket URI)
+  (:import (java.net InetAddress URI)
            (java.net.http HttpClient HttpRequest HttpResponse HttpResponse$BodyHandlers)
-           (java.nio.file Files)
            (java.security.cert X509Certificate)
            (java.time Duration)
            (java.util.concurrent LinkedBlockingQueue TimeUnit)
@@ -20,17 +19,6 @@
 
 ;; ---------------------------------------------------------------------------------------------
 ;; Helpers
-
-(defn- temp-dir ^File [prefix]
-  (.toFile (Files/createTempDirectory prefix (make-array java.nio.file.attribute.FileAttribute 0))))
-
-(defn- delete-tree [^File f]
-  (when (.isDirectory f) (run! delete-tree (.listFiles f)))
-  (.delete f))
-
-(defmacro ^:private with-temp-dir [[sym prefix] & body]
-  `(let [~sym (temp-dir ~prefix)]
-     (try ~@body (finally (delete-tree ~sym)))))
 
 (defn- make-secrets! [dir]
   {:cluster (ca/create-ca! {:dir dir :kind :cluster})
@@ -232,16 +220,12 @@
 ;; ---------------------------------------------------------------------------------------------
 ;; Go's TLS: etcd with the component's files
 
-(defn- free-port []
-  (with-open [s (ServerSocket. 0 50 (InetAddress/getByName "127.0.0.1"))]
-    (.getLocalPort s)))
-
 (defn- start-etcd
   "Starts /usr/bin/etcd on two free loopback ports with mTLS on both its client and peer URLs,
   using the identity files. Returns {:process :client-url :log}."
   [files dir]
-  (let [cport (free-port)
-        pport (free-port)
+  (let [cport (u/free-port)
+        pport (u/free-port)
         curl (str "https://127.0.0.1:" cport)
         purl (str "https://127.0.0.1:" pport)
         log (io/file dir "etcd.log")

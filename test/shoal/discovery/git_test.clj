@@ -5,11 +5,9 @@
   (:require [clojure.java.io :as io]
             [clojure.string :as str]
             [clojure.test :refer [deftest is testing]]
-            [shoal.discovery :as d])
-  (:import (java.io File)
-           (java.net InetAddress ServerSocket)
-           (java.nio.file Files)
-           (java.nio.file.attribute FileAttribute)))
+            [shoal.discovery :as d]
+            [shoal.test.util :refer [with-temp-dir]])
+  (:import (java.net InetAddress ServerSocket)))
 
 (defn- sh
   "Runs a command (a vector, no shell) in `dir`; returns its output, throws on failure."
@@ -23,15 +21,6 @@
     (when-not (zero? (.waitFor p))
       (throw (ex-info (str "command failed: " (str/join " " cmd) "\n" out) {})))
     out))
-
-(defn- delete! [^File f]
-  (when (and (.isDirectory f) (not (Files/isSymbolicLink (.toPath f))))
-    (run! delete! (.listFiles f)))
-  (.delete f))
-
-(defmacro ^:private with-tmp [[sym] & body]
-  `(let [~sym (.toFile (Files/createTempDirectory "shoal-git-test" (make-array FileAttribute 0)))]
-     (try ~@body (finally (delete! ~sym)))))
 
 (defn- bare-repo!
   "A bare repo under `tmp`; with `files` ({path text}) committed on main by an operator."
@@ -60,7 +49,7 @@
          (:reason (ex-data e)))))
 
 (deftest reads-the-file-at-the-ref
-  (with-tmp [tmp]
+  (with-temp-dir [tmp "shoal-git-test"]
     (let [repo (bare-repo! tmp {"peers.edn" "; maintained by hand\n[\"10.0.0.2:7440\" \"n3\" {:host \"n4\" :port 1}]\n"
                                 "env/prod.edn" "[\"10.9.0.1:7440\"]"
                                 "bad.edn" "{:peers []}"})]
@@ -81,7 +70,7 @@
                        (failure (git-src missing) 5000))))))))
 
 (deftest publish-from-two-nodes
-  (with-tmp [tmp]
+  (with-temp-dir [tmp "shoal-git-test"]
     (let [repo (bare-repo! tmp {})
           src (git-src repo)]
       (testing "into an empty repo: the branch and file are created"
@@ -98,7 +87,7 @@
              (sh tmp "git" "-C" repo "log" "--format=%an <%ae>" "main"))))))
 
 (deftest publish-keeps-the-rest-of-the-repo
-  (with-tmp [tmp]
+  (with-temp-dir [tmp "shoal-git-test"]
     (let [repo (bare-repo! tmp {"peers.edn" "[{:host \"n1\" :port 7440}]" "README" "hello"})
           src (git-src repo)]
       (is (= [src] (:published (d/publish! [src] "n0:7440"))))
@@ -111,7 +100,7 @@
           (is (= "hello" (sh tmp "git" "-C" repo "show" "main:README"))))))))
 
 (deftest many-nodes-publish-at-once
-  (with-tmp [tmp]
+  (with-temp-dir [tmp "shoal-git-test"]
     (let [repo (bare-repo! tmp {"peers.edn" "[]"})
           src (git-src repo)
           addrs (for [i (range 1 9)] (str "10.0.0." i ":7440"))
@@ -120,7 +109,7 @@
       (is (= (set (map d/parse-address addrs)) (set (d/candidates (d/source src) 5000)))))))
 
 (deftest publish-only-where-asked-also-for-built-sources
-  (with-tmp [tmp]
+  (with-temp-dir [tmp "shoal-git-test"]
     (let [repo (bare-repo! tmp {"peers.edn" "[]"})
           quiet (git-src repo :publish false)
           loud (git-src repo)]

@@ -8,14 +8,15 @@
             [shoal.hub.etcd :as hub]
             [shoal.store :as store]
             [shoal.store.etcd :as store.etcd]
-            [shoal.test.etcd :as te]))
+            [shoal.test.etcd :as te]
+            [shoal.test.util :as u]))
 
 (defn- hub-opts [dir & {:as more}]
   (merge {:binary te/etcd-binary
           :data-dir (str (io/file dir "etcd"))
           :name "hub1"
-          :listen-client {:host "127.0.0.1" :port (te/free-port)}
-          :listen-peer {:host "127.0.0.1" :port (te/free-port)}
+          :listen-client {:host "127.0.0.1" :port (u/free-port)}
+          :listen-peer {:host "127.0.0.1" :port (u/free-port)}
           :advertise-host "127.0.0.1"
           :log-file (str (io/file dir "etcd.log"))}
          more))
@@ -23,12 +24,12 @@
 (defmacro ^:private with-hub
   "Binds `sym` to a hub component on a fresh temp dir; always stops etcd and deletes the dir."
   [[sym dir-sym] & body]
-  `(let [~dir-sym (te/temp-dir "shoal-hub-test")
+  `(let [~dir-sym (u/temp-dir "shoal-hub-test")
          ~sym (hub/start (hub-opts ~dir-sym) {})]
      (try ~@body
           (finally
             (hub/stop-etcd! ~sym)
-            (te/delete-tree ~dir-sym)))))
+            (u/delete-tree ~dir-sym)))))
 
 (defn- new-cluster! [h]
   (hub/run-etcd! h {:initial-cluster-state :new
@@ -70,7 +71,7 @@
             pid (:pid (hub/info h))]
         (store/put! s "kept" "yes")
         (.destroyForcibly ^java.lang.ProcessHandle (.get (java.lang.ProcessHandle/of pid)))
-        (is (te/wait-until #(= 1 (hub/restarts h)) 15000) "the supervisor restarts it")
+        (is (u/poll 15000 #(= 1 (hub/restarts h))) "the supervisor restarts it")
         (hub/wait-healthy! h 20000)
         (let [i (hub/info h)]
           (is (:running? i))
@@ -97,7 +98,7 @@
         (is (nil? (hub/stop-etcd! h)))))))
 
 (deftest bad-binary-is-a-clear-error
-  (let [dir (te/temp-dir "shoal-hub-test")
+  (let [dir (u/temp-dir "shoal-hub-test")
         h (hub/start (hub-opts dir :binary "/nonexistent/etcd") {})]
     (try
       (let [d (try (new-cluster! h) nil (catch clojure.lang.ExceptionInfo e (ex-data e)))]
@@ -116,10 +117,10 @@
             (finally (hub/stop-etcd! h2)))))
       (finally
         (hub/stop-etcd! h)
-        (te/delete-tree dir)))))
+        (u/delete-tree dir)))))
 
 (deftest data-kept-across-stop-and-start
-  (let [dir (te/temp-dir "shoal-hub-test")
+  (let [dir (u/temp-dir "shoal-hub-test")
         opts (hub-opts dir)
         h1 (hub/start opts {})]
     (try
@@ -140,4 +141,4 @@
             (finally (hub/stop-etcd! h2)))))
       (finally
         (hub/stop-etcd! h1)
-        (te/delete-tree dir)))))
+        (u/delete-tree dir)))))

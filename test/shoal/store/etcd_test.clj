@@ -6,7 +6,8 @@
             [shoal.store :as store]
             [shoal.store.etcd :as etcd]
             [shoal.store-contract :refer [run-contract]]
-            [shoal.test.etcd :as te]))
+            [shoal.test.etcd :as te]
+            [shoal.test.util :as u]))
 
 (defn- thrown-data [f]
   (try (f) nil (catch clojure.lang.ExceptionInfo e (ex-data e))))
@@ -21,14 +22,14 @@
       (let [lease (store/grant-lease! s 2)]
         (store/put! s "expiring" "x" {:lease lease})
         (is (= "x" (:value (store/get s "expiring"))))
-        (is (te/wait-until #(nil? (store/get s "expiring")) 6000)
+        (is (u/poll 6000 #(nil? (store/get s "expiring")))
             "gone within a few seconds of the 2 s TTL")
         (is (= :shoal.store/lease-not-found
                (:type (thrown-data #(store/keep-alive! s lease)))))))))
 
 (deftest failover-to-the-next-endpoint
   (te/with-etcd [e {}]
-    (let [dead (str "http://127.0.0.1:" (te/free-port))]
+    (let [dead (str "http://127.0.0.1:" (u/free-port))]
       (with-open [s (etcd/connect {:endpoints [dead (:client-url e)] :timeout-ms 1000})]
         (store/put! s "fo" "1")
         (is (= "1" (:value (store/get s "fo"))))
@@ -39,7 +40,7 @@
             (is (= ["2"] (map :value (store/read-events w 1 5000))))))))))
 
 (deftest all-endpoints-dead
-  (let [eps [(str "http://127.0.0.1:" (te/free-port)) (str "http://127.0.0.1:" (te/free-port))]]
+  (let [eps [(str "http://127.0.0.1:" (u/free-port)) (str "http://127.0.0.1:" (u/free-port))]]
     (with-open [s (etcd/connect {:endpoints eps :timeout-ms 500})]
       (doseq [[what f] {"get" #(store/get s "x")
                         "put" #(store/put! s "x" "y")
@@ -72,12 +73,12 @@
         (is (= "3.4.23" (:version st)))
         (is (pos? (:db-size st)))
         (testing "a learner can be added, updated, refused promotion while absent, removed"
-          (let [purl (str "http://127.0.0.1:" (te/free-port))
+          (let [purl (str "http://127.0.0.1:" (u/free-port))
                 added (store/member-add! s [purl] true)]
             (is (= {:name "" :peer-urls [purl] :client-urls [] :learner? true}
                    (dissoc added :id)))
             (is (= 2 (count (store/members s))))
-            (let [purl2 (str "http://127.0.0.1:" (te/free-port))
+            (let [purl2 (str "http://127.0.0.1:" (u/free-port))
                   after (store/member-update! s (:id added) [purl2])]
               (is (= [purl2] (:peer-urls (first (filter #(= (:id added) (:id %)) after))))))
             (is (= :shoal.store/error
@@ -102,7 +103,7 @@
 (deftest mtls-without-host-name-verification
   ;; The node certificate names only DNS:node-abc; we dial 127.0.0.1. The chain is checked
   ;; against the CA, the address is not (see shoal.store.etcd's ns doc).
-  (let [pki-dir (te/temp-dir "shoal-pki")]
+  (let [pki-dir (u/temp-dir "shoal-pki")]
     (try
       (let [pki (te/make-test-pki! pki-dir "node-abc")
             ctx (te/ssl-context (:node-p12 pki) (:trust-p12 pki))]
@@ -114,14 +115,14 @@
               (store/delete! s "tls")
               (is (= [:delete] (map :type (store/read-events w 1 5000))))))
           (testing "a server from another CA is refused, as unavailable"
-            (let [other-dir (te/temp-dir "shoal-pki-other")]
+            (let [other-dir (u/temp-dir "shoal-pki-other")]
               (try
                 (let [other (te/make-test-pki! other-dir "node-abc")
                       bad (te/ssl-context (:node-p12 pki) (:trust-p12 other))]
                   (with-open [s (etcd/connect {:endpoints [(:client-url e)] :ssl-context bad})]
                     (is (= :shoal.store/unavailable (:type (thrown-data #(store/get s "tls")))))))
-                (finally (te/delete-tree other-dir)))))
+                (finally (u/delete-tree other-dir)))))
           (testing "without the context: no client certificate, refused"
             (with-open [s (etcd/connect {:endpoints [(:client-url e)] :timeout-ms 1000})]
               (is (= :shoal.store/unavailable (:type (thrown-data #(store/get s "tls")))))))))
-      (finally (te/delete-tree pki-dir)))))
+      (finally (u/delete-tree pki-dir)))))

@@ -30,7 +30,8 @@
             [clojure.test :as t]
             [shoal.identity :as identity]
             [shoal.test.docker :as d]
-            [shoal.test.node :as tn])
+            [shoal.test.node :as tn]
+            [shoal.test.util :as u])
   (:import (java.io File)
            (java.security MessageDigest)
            (java.util.concurrent TimeUnit)))
@@ -99,7 +100,7 @@
   (let [dir (io/file work-dir "secrets")]
     (when (or (not (.exists (io/file dir "operator-tester.crt")))
               (expires-soon? (str (io/file dir "operator-tester.crt"))))
-      (tn/delete-tree dir)
+      (u/delete-tree dir)
       (tn/make-secrets! (str dir)))
     (str dir)))
 
@@ -618,7 +619,7 @@
   "Removes every container and network of the run, and its files. Idempotent."
   [c]
   (d/cleanup! (:run-id c))
-  (tn/delete-tree (:dir c)))
+  (u/delete-tree (:dir c)))
 
 (defn call-with-cluster
   "Calls `(f c)` with a started cluster (see `with-cluster`) and always tears it down; prints

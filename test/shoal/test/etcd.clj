@@ -1,6 +1,6 @@
 (ns shoal.test.etcd
-  "Test helpers for real etcd processes: free loopback ports, temp dirs, and a throwaway
-  one-member etcd (plain http) that is always killed and deleted.
+  "Test helpers for real etcd processes: a throwaway one-member etcd (plain http, or mTLS with
+  `make-test-pki!`) on free loopback ports in a temp dir, always killed and deleted.
 
     (with-etcd [e {}]
       (:client-url e) ...)
@@ -8,47 +8,14 @@
   Independent of `shoal.hub.etcd` on purpose: the store's tests must not depend on the code
   that supervises etcd."
   (:require [clojure.java.io :as io]
-            [clojure.string :as str])
-  (:import (java.io File)
-           (java.net ServerSocket URI)
+            [clojure.string :as str]
+            [shoal.test.util :as u])
+  (:import (java.net URI)
            (java.net.http HttpClient HttpRequest HttpResponse$BodyHandlers)
-           (java.nio.file Files)
-           (java.nio.file.attribute FileAttribute)
            (java.time Duration)
            (java.util.concurrent TimeUnit)))
 
 (def etcd-binary "/usr/bin/etcd")
-
-(defn free-port
-  "A TCP port free on loopback right now (bind port 0, read it, release it)."
-  []
-  (with-open [s (ServerSocket. 0 1 (java.net.InetAddress/getLoopbackAddress))]
-    (.getLocalPort s)))
-
-(defn temp-dir
-  "A fresh temp directory (a java.io.File)."
-  ^File [prefix]
-  (.toFile (Files/createTempDirectory prefix (make-array FileAttribute 0))))
-
-(defn delete-tree
-  "Deletes a file or directory tree; ignores what is already gone."
-  [f]
-  (let [f (io/file f)]
-    (when (.isDirectory f)
-      (doseq [c (.listFiles f)] (delete-tree c)))
-    (.delete f)))
-
-(defn wait-until
-  "Polls `(f)` every `interval-ms` until it returns truthy or `timeout-ms` passed; returns
-  the last value."
-  ([f timeout-ms] (wait-until f timeout-ms 100))
-  ([f timeout-ms interval-ms]
-   (let [deadline (+ (System/currentTimeMillis) timeout-ms)]
-     (loop []
-       (let [v (try (f) (catch Exception _ nil))]
-         (if (or v (> (System/currentTimeMillis) deadline))
-           v
-           (do (Thread/sleep interval-ms) (recur))))))))
 
 (defn healthy?
   "True if GET `client-url`/health answers health true."
@@ -121,9 +88,9 @@
   (after killing it) when it does not become healthy within 20 s."
   ([] (start-etcd! {}))
   ([{:keys [name tls] :or {name "t1"}}]
-   (let [dir (temp-dir "shoal-etcd-test")
-         cport (free-port)
-         pport (free-port)
+   (let [dir (u/temp-dir "shoal-etcd-test")
+         cport (u/free-port)
+         pport (u/free-port)
          scheme (if tls "https" "http")
          curl (str scheme "://127.0.0.1:" cport)
          purl (str "http://127.0.0.1:" pport)
@@ -137,14 +104,13 @@
                               "--trusted-ca-file" (:ca-crt tls) "--client-cert-auth=true"]))
          p (launch command log)
          e {:process p :client-url curl :peer-url purl :dir dir :log log :command command}]
-     (if (wait-until (if tls
-                       #(str/includes? (slurp log) "ready to serve client requests")
-                       #(healthy? curl))
-                     20000)
+     (if (u/poll 20000 (if tls
+                         #(str/includes? (slurp log) "ready to serve client requests")
+                         #(healthy? curl)))
        e
        (let [tail (try (slurp log) (catch Exception _ ""))]
          (.destroyForcibly p)
-         (delete-tree dir)
+         (u/delete-tree dir)
          (throw (ex-info (str "test etcd did not become healthy:\n" tail) {:client-url curl})))))))
 
 (defn stop-etcd!
@@ -153,7 +119,7 @@
   (when process
     (.destroyForcibly process)
     (.waitFor process 10 TimeUnit/SECONDS))
-  (when dir (delete-tree dir)))
+  (when dir (u/delete-tree dir)))
 
 (defn kill-and-restart!
   "SIGKILLs the test etcd and starts it again with the same command (same data, ports and
@@ -164,7 +130,7 @@
   (.waitFor process 10 TimeUnit/SECONDS)
   (let [p (launch command log)
         e (assoc e :process p)]
-    (when-not (wait-until #(healthy? client-url) 20000)
+    (when-not (u/poll 20000 #(healthy? client-url))
       (throw (ex-info (str "test etcd did not come back:\n" (slurp log)) {:client-url client-url})))
     e))
 

@@ -1,29 +1,17 @@
 (ns shoal.test.node
-  "Helpers for tests that run real nodes: fresh CAs, node.edn files on free loopback ports,
-  an mTLS HTTPS client, and polling with a deadline (tests wait for conditions, they never
-  assert how long something took)."
+  "Helpers for tests that run real nodes: fresh CAs (and a `:once` fixture sharing them as
+  `*secrets*`), node.edn files on free loopback ports, an mTLS HTTPS client, and waiting for a
+  condition with a deadline that fails loudly (tests wait for conditions, they never assert how
+  long something took). Ports, temp dirs and plain polling are in `shoal.test.util`."
   (:require [clojure.data.json :as json]
             [clojure.java.io :as io]
             [shoal.identity :as identity]
             [shoal.identity.ca :as ca]
+            [shoal.test.util :as u]
             [shoal.tls :as tls])
-  (:import (java.net ServerSocket URI)
+  (:import (java.net URI)
            (java.net.http HttpClient HttpRequest HttpResponse$BodyHandlers)
-           (java.nio.file Files)
-           (java.nio.file.attribute FileAttribute)
            (java.time Duration)))
-
-(defn free-port []
-  (with-open [s (ServerSocket. 0 1 (java.net.InetAddress/getLoopbackAddress))]
-    (.getLocalPort s)))
-
-(defn temp-dir [prefix]
-  (str (Files/createTempDirectory prefix (make-array FileAttribute 0))))
-
-(defn delete-tree [path]
-  (let [f (io/file path)]
-    (when (.exists f)
-      (doseq [x (reverse (file-seq f))] (.delete ^java.io.File x)))))
 
 (defn make-secrets!
   "Creates a cluster CA, an operator CA and an operator certificate `tester` in `dir`."
@@ -33,11 +21,26 @@
   (ca/issue-operator-cert! {:dir dir :name "tester" :lifetime-days 30})
   dir)
 
+(def ^:dynamic *secrets*
+  "The secrets directory (a path string, see `make-secrets!`) of the test namespace being run,
+  bound by `secrets-fixture`."
+  nil)
+
+(defn secrets-fixture
+  "A clojure.test `:once` fixture: makes fresh secrets in a temp dir, binds `*secrets*` to them
+  while the namespace's tests run, then deletes them.
+
+    (use-fixtures :once tn/secrets-fixture)"
+  [f]
+  (u/with-temp-dir [dir "shoal-secrets"]
+    (binding [*secrets* (make-secrets! (str dir "/s"))]
+      (f))))
+
 (defn write-node-edn!
   "Writes a node.edn for a node in `dir` on free loopback ports; returns `{:path :api-port ...}`.
   `extra` is merged into the EDN map."
   [dir secrets extra]
-  (let [api (free-port) client (free-port) peer (free-port)
+  (let [api (u/free-port) client (u/free-port) peer (u/free-port)
         edn (merge {:data-dir (str (io/file dir "data"))
                     :advertise "127.0.0.1"
                     :listen {:api (str "127.0.0.1:" api)
@@ -89,15 +92,17 @@
 
 (defn wait-for
   "Polls `f` every 100 ms until it returns truthy and returns that; after `timeout-ms` throws
-  with `what` and the last value seen."
+  with `what` and the last value seen. An exception from `f` is seen as `{:exception message}`
+  and counts as falsy."
   [what timeout-ms f]
-  (let [deadline (+ (System/currentTimeMillis) timeout-ms)]
-    (loop [last-v nil]
-      (let [v (try (f) (catch Exception e {:exception (ex-message e)}))]
-        (cond (and v (not (:exception v))) v
-              (> (System/currentTimeMillis) deadline)
-              (throw (ex-info (str "timed out waiting for " what) {:last last-v :value v}))
-              :else (do (Thread/sleep 100) (recur v)))))))
+  (let [seen (volatile! [nil nil])
+        v (u/poll timeout-ms 100
+                  #(let [v (try (f) (catch Exception e {:exception (ex-message e)}))]
+                     (vswap! seen (fn [[_ latest]] [latest v]))
+                     (when-not (:exception v) v)))]
+    (or v
+        (let [[last-v v] @seen]
+          (throw (ex-info (str "timed out waiting for " what) {:last last-v :value v}))))))
 
 (defn healthy?
   "A status showing a healthy one-node cluster."
