@@ -21,7 +21,8 @@
   (:require [clojure.java.io :as io]
             [clojure.string :as str]
             [clojure.tools.logging :as log]
-            [shoal.http :as http])
+            [shoal.http :as http]
+            [shoal.loop :as lp])
   (:import (java.io Closeable File RandomAccessFile)
            (java.net URI)
            (java.net.http HttpClient HttpRequest HttpResponse HttpResponse$BodyHandlers)
@@ -126,12 +127,6 @@
       (swap! state assoc :process p :started-at (System/currentTimeMillis))
       p)))
 
-(defn- backoff-ms
-  "Delay before restart attempt `n` (0-based): 0.5 s doubling to 10 s, times a jitter in
-  [0.5, 1.5) so that hubs crashing together do not restart in lockstep."
-  [n]
-  (long (* (min 10000 (* 500 (Math/pow 2 (min n 10)))) (+ 0.5 (rand)))))
-
 (def ^:private stable-ms
   "A process that ran this long before exiting resets the backoff."
   30000)
@@ -147,7 +142,7 @@
           (when (:want-running? @state)
             (let [now (System/currentTimeMillis)
                   attempt (if (> (- now (or started-at now)) stable-ms) 0 attempt)
-                  delay (backoff-ms attempt)]
+                  delay (lp/backoff-ms 500 10000 attempt)]
               (swap! state assoc :last-exit {:code code :at now})
               (log/warn "etcd" (:name opts) "exited unexpectedly with code" code
                         "- restarting in" delay "ms; last lines of" (:log-file opts) ":\n"
@@ -160,23 +155,19 @@
                                         true
                                         (catch Exception e
                                           (log/warn "etcd" (:name opts) "restart failed:" (ex-message e))
-                                          ;; keep the dead process as current: waitFor returns at once
+                                          ;; keep the dead process as current: waitFor returns at
+                                          ;; once; count this failed start as a (short) run, so
+                                          ;; the backoff grows instead of starting over
+                                          (swap! state assoc :started-at (System/currentTimeMillis))
                                           false))))]
                 (when (some? restarted?)
                   (recur (inc attempt)))))))))))
 
 (defn- start-supervisor! [{:keys [opts state] :as hub}]
-  (let [t (doto (Thread. ^Runnable
-                 (fn []
-                   (try (supervise hub)
-                        (catch InterruptedException _ nil)
-                        (catch Throwable e
-                          (log/error e "etcd supervisor of" (:name opts) "died"))
-                        (finally (log/debug "etcd supervisor of" (:name opts) "ends"))))
-                 (str "shoal-etcd-supervisor-" (:name opts)))
-            (.setDaemon true))]
+  (let [t (lp/supervised-thread (str "shoal-etcd-supervisor-" (:name opts))
+                                  #(supervise hub)
+                                  (select-keys opts [:on-fatal]))]
     (swap! state assoc :supervisor t)
-    (.start t)
     t))
 
 ;; ---------------------------------------------------------------------------------------------
@@ -217,6 +208,12 @@
   "True while the etcd process is alive."
   [{:keys [state]}]
   (boolean (some-> ^Process (:process @state) .isAlive)))
+
+(defn supervised?
+  "True from `run-etcd!` to `stop-etcd!`: etcd is wanted, even while the supervisor waits to
+  restart it after a crash (then `running?` is false)."
+  [{:keys [state]}]
+  (boolean (:want-running? @state)))
 
 (defn run-etcd!
   "Starts etcd and its supervisor. Run opts:
