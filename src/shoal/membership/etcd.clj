@@ -30,6 +30,7 @@
             [shoal.hub.etcd :as hub]
             [shoal.identity :as identity]
             [shoal.membership :as m]
+            [shoal.loop :as lp]
             [shoal.membership.bootstrap :as bootstrap]
             [shoal.store :as store]
             [shoal.store.etcd :as store.etcd])
@@ -100,7 +101,7 @@
   [s]
   (vec (distinct (mapcat :client-urls (remove :learner? (store/members s))))))
 
-(defn- membership-file [{:keys [opts]}] (io/file (:data-dir opts) "membership.edn"))
+(defn- membership-file ^java.io.File [{:keys [opts]}] (io/file (:data-dir opts) "membership.edn"))
 
 (defn- remember! [ctx cluster hubs]
   (spit (membership-file ctx) (pr-str {:cluster-id (:id cluster) :hubs hubs})))
@@ -118,11 +119,13 @@
   "Registers on store `s` in `cluster` and records it all in the state."
   [{:keys [state events node-id] :as ctx} s cluster event reason]
   (let [lease (register! ctx s)
+        ;; in the state at once: whatever fails from here on, leave! finds and revokes it
+        _ (swap! state assoc :store s :lease lease :cluster cluster)
         hubs (hub-client-urls s)
         size (count (store/get-prefix s m/nodes-prefix))]
     (remember! ctx cluster hubs)
-    (swap! state assoc :phase :member :reason reason :store s :lease lease
-           :cluster cluster :hubs hubs :size size :failures 0)
+    (swap! state assoc :phase :member :reason reason :hubs hubs :size size :failures 0
+           :failed-joins {} :last-error nil)
     (events/event! events event {:node node-id :cluster (:id cluster) :reason reason})
     (events/event! events :shoal/registered {:node node-id :lease lease})
     (when-let [sources (seq (get-in ctx [:opts :discovery :sources]))]
@@ -137,7 +140,7 @@
   "Runs etcd (new cluster or from its data) and waits until it is healthy; returns a store
   connected to it."
   [{:keys [hub node-id opts] :as ctx}]
-  (when-not (hub/running? hub)
+  (when-not (hub/supervised? hub)
     (hub/run-etcd! hub {:initial-cluster-state :new
                         :initial-cluster (str node-id "=" (hub/peer-url hub))}))
   (hub/wait-healthy! hub (get-in opts [:etcd :health-timeout-ms] 30000))
@@ -166,19 +169,33 @@
       (become-member! ctx s cluster :shoal/returned "etcd data present: came back to its cluster")
       (originate! ctx "etcd data without a cluster record: originating"))))
 
+(defn- reach
+  "A store connected to `hubs` whose cluster record is `cluster`'s, or nil (logged) when they
+  do not answer or hold another cluster. Checked before anything is given up for it."
+  [{:keys [node-id] :as ctx} cluster hubs]
+  (when (seq hubs)
+    (let [s (connect ctx hubs)]
+      (try
+        (let [actual (m/decode (:value (store/get s m/cluster-key)))]
+          (if (= (:id actual) (:id cluster))
+            [s actual]
+            (do (log/warn "node" (short-id node-id) "expected cluster" (:id cluster) "at" hubs
+                          "but found" (:id actual))
+                (store/close s)
+                nil)))
+        (catch Exception e
+          (log/info "node" (short-id node-id) "cannot reach cluster" (:id cluster) "at" hubs ":" (ex-message e))
+          (store/close s)
+          nil)))))
+
 (defn- join!
-  "Joins `cluster` through the etcd client URLs of its hubs. Returns true when joined."
-  [{:keys [node-id] :as ctx} cluster hubs reason]
-  (let [s (connect ctx hubs)]
-    (try
-      (let [actual (m/decode (:value (store/get s m/cluster-key)))]
-        (if (= (:id actual) (:id cluster))
-          (do (become-member! ctx s actual :shoal/joined reason) true)
-          (do (log/warn "node" (short-id node-id) "expected cluster" (:id cluster) "at" hubs "but found" (:id actual))
-              (store/close s) false)))
-      (catch Exception e
-        (store/close s)
-        (throw e)))))
+  "Joins `cluster` through the etcd client URLs of its hubs. Returns true when joined; a
+  cluster that cannot be reached is counted in `:failed-joins` (see `discovering-round!`)."
+  [{:keys [state] :as ctx} cluster hubs reason]
+  (if-let [[s actual] (reach ctx cluster hubs)]
+    (do (become-member! ctx s actual :shoal/joined reason) true)
+    (do (swap! state update-in [:failed-joins (:id cluster)] (fnil inc 0))
+        false)))
 
 (defn- leave!
   "Leaves the current cluster: lease revoked, store closed; with `:dissolve`, a hub also stops
@@ -192,12 +209,26 @@
     (swap! state dissoc :store :lease :cluster :hubs :size)
     (when dissolve
       (hub/stop-etcd! hub)
-      (let [dir (io/file (:data-dir opts) "etcd")]
-        (doseq [f (reverse (file-seq dir))] (.delete ^java.io.File f)))
+      ;; renamed first (atomic), deleted after: a crash in between must not bring the node
+      ;; back as the hub of the cluster it dissolved
+      (let [dir (io/file (:data-dir opts) "etcd")
+            gone (io/file (:data-dir opts) (str "etcd.dissolved-" (System/currentTimeMillis)))]
+        (when (.exists dir)
+          (when-not (.renameTo dir gone)
+            (throw (ex-info (str "cannot move " dir " away to dissolve its cluster") {:type ::dissolve-failed :dir (str dir)})))
+          (doseq [f (reverse (file-seq gone))]
+            (when-not (.delete ^java.io.File f)
+              (log/warn "could not delete" (str f))))))
       (.delete (membership-file ctx)))))
 
 ;; ---------------------------------------------------------------------------------------------
 ;; The loop
+
+(defn- to-discovering!
+  "Back to looking for a cluster, with a fresh bootstrap state (own id, stability from now)."
+  [{:keys [state node-id]} reason]
+  (swap! state assoc :phase :discovering :reason reason
+         :bootstrap (bootstrap/initial-state node-id (System/currentTimeMillis))))
 
 (defn- starting! [{:keys [state opts] :as ctx}]
   (cond
@@ -212,23 +243,30 @@
                              (log/info "remembered cluster not reachable at" hubs ":" (ex-message e))
                              false)))]
       (when-not rejoined?
-        (swap! state assoc :phase :discovering :reason "looking for peers"
-               :bootstrap (bootstrap/initial-state (:node-id ctx) (System/currentTimeMillis)))))))
+        (to-discovering! ctx "looking for peers")))))
+
+(def ^:private max-failed-joins
+  "Joins of one cluster that may fail before its members' probes are ignored: a cluster whose
+  API answers but whose hubs cannot be reached (dead hub, wrong advertised address) must not
+  hold every new node forever."
+  3)
 
 (defn- discovering-round! [{:keys [state node-id] :as ctx}]
-  (let [probes (probe-all ctx)
+  (let [failed (:failed-joins @state {})
+        probes (remove #(>= (get failed (get-in % [:cluster :id]) 0) max-failed-joins) (probe-all ctx))
         {st :state [kind arg] :decision} (bootstrap/step (:bootstrap @state) probes
                                                          (System/currentTimeMillis)
                                                          (select-keys (get-in ctx [:opts :discovery])
                                                                       [:stable-for :contacts]))]
     (swap! state assoc :bootstrap st)
-    (case kind
+    (when-not (:stopping @state)                  ; a SIGTERM during the round: do nothing more
+      (case kind
       :join (let [{:keys [cluster hubs]} arg]
               (log/info "node" (short-id node-id) "joining cluster" (:id cluster) "via" hubs)
               (join! ctx cluster hubs (format "found cluster %s (%d nodes) through discovery"
                                               (:id cluster) (:size cluster 0))))
       :originate (originate! ctx arg)
-      :wait (swap! state assoc :reason arg))))
+      :wait (swap! state assoc :reason arg)))))
 
 (defn- discovering! [{:keys [state node-id opts] :as ctx}]
   (if (empty? (get-in opts [:discovery :sources]))
@@ -251,15 +289,22 @@
   [{:keys [state events node-id] :as ctx}]
   (let [mine (assoc (:cluster @state) :size (fresh-size! ctx))]
     (when-let [{other :cluster hubs :hubs} (bootstrap/merge-target mine (probe-all ctx))]
-      (let [reason (format "cluster %s (%d nodes, created %d) absorbs %s (%d nodes, created %d)"
-                           (:id other) (:size other 0) (:created-at other)
-                           (:id mine) (:size mine 0) (:created-at mine))]
-        (log/info "node" (short-id node-id) "dissolving:" reason)
-        (events/event! events :shoal/dissolved {:node node-id :from (:id mine) :into (:id other) :reason reason})
-        (leave! ctx :dissolve true)
-        (swap! state assoc :phase :discovering :reason "dissolved; joining the better cluster")
-        (when-not (join! ctx other hubs reason)
-          (swap! state assoc :bootstrap (bootstrap/initial-state node-id (System/currentTimeMillis))))))))
+      ;; nothing is given up before the better cluster's hubs are known to answer
+      (when-let [[s actual] (when-not (:stopping @state) (reach ctx other hubs))]
+        (let [reason (format "cluster %s (%d nodes, created %d) absorbs %s (%d nodes, created %d)"
+                             (:id other) (:size other 0) (:created-at other)
+                             (:id mine) (:size mine 0) (:created-at mine))]
+          (log/info "node" (short-id node-id) "dissolving:" reason)
+          (events/event! events :shoal/dissolved {:node node-id :from (:id mine) :into (:id other) :reason reason})
+          (try
+            (leave! ctx :dissolve true)
+            (to-discovering! ctx "dissolved; joining the better cluster")
+            (become-member! ctx s actual :shoal/joined reason)
+            (catch Exception e
+              (store/close s)
+              (when (= :member (:phase @state)) (throw e))
+              (to-discovering! ctx (str "dissolved, but joining failed: " (ex-message e)))))
+          true)))))
 
 (defn- member-tick!
   "Keeps the lease, refreshes the record and the view of the cluster, notices etcd restarts."
@@ -299,24 +344,34 @@
       (swap! state assoc :store (connect ctx hubs) :hubs hubs)
       (try (store/close store) (catch Exception _ nil)))))
 
+(def ^:private orphan-after-ttls
+  "A member that is not a hub and has reached none of its hubs for this many lease TTLs gives
+  its cluster up and looks for one again (its lease has long expired anyway)."
+  6)
+
 (defn- member-round!
   "A member's tick, and the merge check when it is due or when the tick failed: a node whose
   cluster was dissolved around it (its hub joined a better cluster) has a dead store, and the
   better cluster is exactly where it must go. The tick's error is rethrown only when the node
-  is still in the same cluster."
-  [{:keys [state] :as ctx} tick refresh-every merge-due?]
+  is still in the same cluster; after `orphan-after-ttls` of them the node starts over."
+  [{:keys [state hub opts] :as ctx} tick refresh-every merge-due?]
   (let [cluster (:id (:cluster @state))
         error (try (member-tick! ctx tick refresh-every) nil
                    (catch InterruptedException e (throw e))
                    (catch Exception e e))]
-    (when (and (or merge-due? error) (seq (get-in ctx [:opts :discovery :sources])))
+    (when (and (or merge-due? error) (seq (get-in opts [:discovery :sources])))
       (merge-check! ctx))
     (when (and error (= cluster (:id (:cluster @state))))
-      (throw error))))
-
-(defn- backoff-ms [failures]
-  (let [base (min 5000 (* 250 (bit-shift-left 1 (min failures 5))))]
-    (+ base (rand-int (inc (quot base 2))))))
+      (let [since (or (:unreachable-since @state)
+                      (:unreachable-since (swap! state assoc :unreachable-since (System/currentTimeMillis))))]
+        (when (and (not (hub/supervised? hub))
+                   (> (- (System/currentTimeMillis) since) (* orphan-after-ttls (:lease-ttl-ms opts))))
+          (log/warn "node" (short-id (:node-id ctx)) "has reached no hub of" cluster "since" since "- looking for a cluster again")
+          (leave! ctx)
+          (.delete (membership-file ctx))
+          (to-discovering! ctx (str "hubs of " cluster " unreachable for " orphan-after-ttls " lease TTLs")))
+        (throw error)))
+    (when-not error (swap! state dissoc :unreachable-since))))
 
 (defn- run-loop [{:keys [state opts node-id] :as ctx}]
   (let [interval (max 300 (quot (:lease-ttl-ms opts) 3))
@@ -331,34 +386,23 @@
                       :discovering (discovering! ctx)
                       :member (member-round! ctx tick refresh-every
                                              (and has-sources? (zero? (mod tick merge-every)))))
-                    (swap! state assoc :failures 0)
+                    (swap! state assoc :failures 0 :last-error nil)
                     true
                     (catch InterruptedException e (throw e))
                     (catch Exception e
                       (let [n (:failures (swap! state update :failures (fnil inc 0)))]
                         (log/warn "membership" (short-id node-id) (name (:phase @state)) "failed"
                                   (str "(" n " in a row):") (ex-message e))
-                        (swap! state assoc :last-error (ex-message e))
+                        (swap! state assoc :last-error (ex-message e) :last-error-at (System/currentTimeMillis))
                         (when (and (= :member (:phase @state)) has-sources?
-                                   (zero? (mod n 3)) (not (hub/running? (:hub ctx))))
+                                   (zero? (mod n 3)) (not (hub/supervised? (:hub ctx))))
                           (try (reconnect! ctx) (catch Exception e2 (log/debug "reconnect failed" (ex-message e2)))))
                         false)))
-              pause (cond (not ok?) (min interval (backoff-ms (:failures @state 0)))
+              pause (cond (not ok?) (min interval (lp/backoff-ms 250 5000 (:failures @state 0)))
                           (= :discovering (:phase @state)) 500
                           :else interval)]
           (when (try (Thread/sleep pause) true (catch InterruptedException _ false))
             (recur (inc tick))))))))
-
-(defn- supervised-thread
-  "Starts `f` on a named daemon thread; an unexpected death is logged loudly, never silent."
-  [name f]
-  (doto (Thread. ^Runnable (fn []
-                             (try (f)
-                                  (catch InterruptedException _ nil)
-                                  (catch Throwable t (log/error t name "died"))))
-                 ^String name)
-    (.setDaemon true)
-    (.start)))
 
 ;; ---------------------------------------------------------------------------------------------
 ;; The component
@@ -371,7 +415,7 @@
           member? (= :member phase)]
       {:node-id node-id
        :phase phase
-       :cluster (when member? (assoc cluster :size (fresh-size! ctx)))
+       :cluster (when (and member? (:id cluster)) (assoc cluster :size (fresh-size! ctx)))
        :hubs (if (= :member phase) hubs [])}))
   (status [_]
     (let [{:keys [state hub opts]} ctx
@@ -389,6 +433,7 @@
        :phase phase
        :reason reason
        :last-error last-error
+       :last-error-at (:last-error-at @state)
        :cluster-id (:id cluster)
        :cluster cluster
        :roles (if (:running? hub-info) ["hub"] [])
@@ -427,11 +472,13 @@
                       :advertise-host (:advertise opts)
                       :tls {:cert (:cert files) :key (:key files) :ca (:ca files)}
                       :ssl-context client-ctx
-                      :log-file (str (io/file data-dir "etcd.log"))}
+                      :log-file (str (io/file data-dir "etcd.log"))
+                      :on-fatal (:on-fatal opts)}
                      {})
         state (atom {:phase :starting :reason "starting"})
         ctx {:opts opts :hub h :facts facts :node-id id :events events :state state
              :client-ctx client-ctx
              :client (http/client {:ssl-context client-ctx :timeout-ms (get-in opts [:discovery :timeout])})}]
-    (swap! state assoc :thread (supervised-thread (str "shoal-membership-" (short-id id)) #(run-loop ctx)))
+    (swap! state assoc :thread (lp/supervised-thread (str "shoal-membership-" (short-id id)) #(run-loop ctx)
+                                                     (select-keys opts [:on-fatal])))
     (->EtcdMembership ctx id)))
