@@ -36,7 +36,11 @@
   "The node's system, as data, from a conformed node config and (optionally) cluster config."
   [node cluster]
   (let [{:keys [data-dir labels ca listen]} node
-        advertise (or (:advertise node) (detect-address))
+        advertise (or (:advertise node)
+                      (let [a (detect-address)]
+                        (log/info "advertise address not configured; detected" a
+                                  "(set :advertise in node.edn to choose another)")
+                        a))
         name (or (:name node) (hostname) "node")]
     (deep-merge
      {:events {:impl :mem :file (str (io/file data-dir "events.edn"))}
@@ -85,8 +89,10 @@
 (defn start
   "Starts a node from the node.edn at `path`; returns the running system (stop it with
   `shoal.system/stop`). The cluster repo's namespaces are loadable by the node: the threads the
-  system starts inherit a class loader that sees the repo."
-  [path]
+  system starts inherit a class loader that sees the repo. `:on-fatal` (fn [thread-name
+  throwable]) is called when a supervised loop dies of something it did not expect."
+  ([path] (start path {}))
+  ([path {:keys [on-fatal]}]
   (let [[node cluster] (read-configs path)
         thread (Thread/currentThread)
         before (.getContextClassLoader thread)
@@ -94,28 +100,30 @@
     (try
       (when repo (.setContextClassLoader thread (cluster-repo-loader repo before)))
       (load-cluster-namespaces! cluster)
-      (sys/start (system-config node cluster))
-      (finally (.setContextClassLoader thread before)))))
+      (sys/start (cond-> (system-config node cluster)
+                   on-fatal (assoc-in [:membership :on-fatal] on-fatal)))
+      (finally (.setContextClassLoader thread before))))))
 
-(defn- await-signal
-  "Blocks until one of the signals `names` arrives; returns its name. The JVM runs signal
-  handlers on a thread of its own whose class loader cannot load Clojure's classes, so the
-  handler only hands the signal over; the stopping happens on the calling thread."
-  [names]
-  (let [q (java.util.concurrent.ArrayBlockingQueue. 4)]
-    (doseq [n names]
-      (sun.misc.Signal/handle (sun.misc.Signal. ^String n)
-                              (reify sun.misc.SignalHandler
-                                (handle [_ sig] (.offer q (.getName ^sun.misc.Signal sig))))))
-    (.take q)))
+(defn- forward-signals!
+  "Makes the signals `names` arrive in queue `q` as their names. The JVM runs signal handlers
+  on a thread of its own whose class loader cannot load Clojure's classes, so the handler only
+  hands the signal over; the stopping happens on the thread that takes from the queue."
+  [^java.util.concurrent.BlockingQueue q names]
+  (doseq [n names]
+    (sun.misc.Signal/handle (sun.misc.Signal. ^String n)
+                            (reify sun.misc.SignalHandler
+                              (handle [_ sig] (.offer q (.getName ^sun.misc.Signal sig)))))))
 
 (defn -main
   "Runs a node: `java ... -m shoal.node [path/to/node.edn]` (default ./node.edn). Exits 2 on a
-  bad config, 1 when the node cannot start, 0 after a graceful leave."
+  bad config, 1 when the node cannot start, 0 after a graceful leave, 70 after stopping because
+  a supervised loop died (with `--restart=always`, Docker then starts it afresh)."
   [& args]
   (slog/setup!)
   (let [path (or (first args) "node.edn")
-        system (try (start path)
+        why-stop (java.util.concurrent.LinkedBlockingQueue.)
+        _ (forward-signals! why-stop ["TERM" "INT"])
+        system (try (start path {:on-fatal (fn [_ _] (.offer why-stop "FATAL"))})
                     (catch clojure.lang.ExceptionInfo e
                       (let [t (:type (ex-data e))
                             config-error? (= "shoal.config" (namespace (or t :x/y)))]
@@ -127,9 +135,11 @@
         membership (sys/component system :membership)
         api (sys/component system :api)]
     (log/info "node ready:" (pr-str {:node (:node-id membership) :api-port (:port api)}))
-    (let [sig (await-signal ["TERM" "INT"])
-          _ (log/info "received SIG" sig "- leaving the cluster")
-          code (try (sys/stop system) 0
+    (let [why (.take why-stop)
+          _ (if (= "FATAL" why)
+              (log/error "a supervised loop died (see above): stopping the node")
+              (log/info "received SIG" why "- leaving the cluster"))
+          code (try (sys/stop system) (if (= "FATAL" why) 70 0)
                     (catch Throwable t (log/error t "stop failed") 1))]
       (log/info "node stopped; exit" code)
       (shutdown-agents)
