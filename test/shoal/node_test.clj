@@ -204,3 +204,23 @@
             ex (try (node/start path) nil (catch clojure.lang.ExceptionInfo e e))]
         (is (= :shoal.node/namespace-failed (:type (ex-data ex))))
         (is (re-find #"^cluster.edn \[:namespaces\]: cannot load nope.missing" (ex-message ex)))))))
+
+(deftest half-open-connections-do-not-wedge-the-api
+  (u/with-temp-dir [dir "shoal-node"]
+    (let [{:keys [path api-port]} (tn/write-node-edn! (str dir) *secrets* {})
+          s (node/start path)
+          squatters (atom [])]
+      (try
+        (tn/wait-for "api up" 30000 #(tn/status *secrets* api-port))
+        ;; more connections than the API has workers, each stuck in the middle of a handshake
+        (dotimes [_ 24]
+          (let [sock (Socket. "127.0.0.1" (int api-port))]
+            (.write (.getOutputStream sock) (byte-array [22 3 1]))
+            (.flush (.getOutputStream sock))
+            (swap! squatters conj sock)))
+        (is (= 200 (:status (tn/wait-for "an answer despite the stuck connections" 30000
+                                         #(tn/get-json (tn/operator-context *secrets*)
+                                                       (str "https://127.0.0.1:" api-port "/v1/status"))))))
+        (finally
+          (doseq [^Socket x @squatters] (.close x))
+          (sys/stop s))))))

@@ -13,7 +13,8 @@
                                    HttpsParameters HttpsServer)
            (java.net InetSocketAddress)
            (java.security.cert X509Certificate)
-           (java.util.concurrent Executors ThreadFactory)))
+           (java.util.concurrent ExecutorService RejectedExecutionHandler SynchronousQueue
+                                 ThreadFactory ThreadPoolExecutor TimeUnit)))
 
 (defn- client-of
   "Who is calling: the subject of the peer's certificate."
@@ -52,6 +53,21 @@
       (newThread [_ r]
         (doto (Thread. ^Runnable r (str prefix "-" (swap! n inc))) (.setDaemon true))))))
 
+(def ^:private max-workers 256)
+
+(defn- workers
+  "The API's threads. The JDK server does its TLS handshakes on them and sets no timeout on a
+  handshake that never completes (checked: `sun.net.httpserver.maxReqTime` does not cover it),
+  so a fixed handful of workers could be held by as many half-open connections, hiding the node
+  from its peers' probes. Threads are made as connections need them, up to `max-workers`;
+  beyond that a connection is dropped with a warning rather than queued behind stuck ones."
+  ^ExecutorService []
+  (ThreadPoolExecutor. 2 (int max-workers) 60 TimeUnit/SECONDS (SynchronousQueue.)
+                       ^ThreadFactory (daemon-threads "shoal-api")
+                       (reify RejectedExecutionHandler
+                         (rejectedExecution [_ _ _]
+                           (log/warn "api: all" max-workers "workers busy; dropping a connection")))))
+
 (defrecord Server [^HttpsServer server executor port]
   java.io.Closeable
   (close [_]
@@ -62,13 +78,13 @@
   "Component start. Opts: `{:listen {:host h :port p}}` (port 0 picks a free one; the record's
   `:port` tells which). Deps: `:identity`, `:membership`, `:events`."
   [{:keys [listen]} deps]
-  (let [ctx (identity/server-ssl-context (:identity deps))
+  (let [^javax.net.ssl.SSLContext ctx (identity/server-ssl-context (:identity deps))
         server (HttpsServer/create (InetSocketAddress. ^String (:host listen) (int (:port listen))) 64)
-        executor (Executors/newFixedThreadPool 4 (daemon-threads "shoal-api"))]
+        executor (workers)]
     (.setHttpsConfigurator server
                            (proxy [HttpsConfigurator] [ctx]
                              (configure [^HttpsParameters params]
-                               (let [p (.getDefaultSSLParameters ctx)]
+                               (let [^javax.net.ssl.SSLParameters p (.getDefaultSSLParameters ctx)]
                                  (.setNeedClientAuth p true)
                                  (.setSSLParameters params p)))))
     (.createContext server "/" (handler deps))
