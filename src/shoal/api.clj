@@ -2,7 +2,8 @@
   "The node's HTTP API, as data: routes are plain functions from a request map to a response map,
   so they are tested without sockets and served by any transport (`shoal.api.https`).
 
-  Request: `{:method :get :path \"/v1/status\" :client {:cn s :ca :cluster|:operator}}`.
+  Request: `{:method :get :path \"/v1/status\" :client {:subject s :issuer s}}` (the client
+  certificate's subject and issuer; the TLS layer has already checked it).
   Response: `{:status 200 :body data}`; the transport encodes `:body` as JSON."
   (:require [shoal.membership :as membership]
             [shoal.events :as events]))

@@ -11,7 +11,9 @@
   would also switch verification off for every other HttpClient in the JVM (e.g. discovery
   fetching a URL from GitHub), so it is not used. Instead `no-hostname-ssl-context` wraps the
   given context so that the engines it creates drop the identification algorithm when the
-  client sets their parameters; chain validation is untouched."
+  client sets their parameters; chain validation is untouched. (Contexts made by `shoal.tls`
+  need no wrapper, their trust manager ignores the algorithm; contexts from elsewhere, e.g. a
+  standard TrustManagerFactory, do, and the wrapper keeps both working.)"
   (:import (java.net.http HttpClient HttpClient$Redirect HttpClient$Version)
            (java.nio ByteBuffer)
            (java.time Duration)

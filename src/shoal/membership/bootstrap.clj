@@ -12,8 +12,8 @@
   - nobody is in a cluster: wait until the set of peers seen has been unchanged for
     `:stable-for` ms and at least `:contacts` nodes (this one included) are seen; then the
     lowest node id among them **originates** and the others keep waiting (next round they
-    find its cluster and join). A node that sees nobody at all originates alone, after the
-    same stable window. If the lowest node dies, the set changes and the window restarts.
+    find its cluster and join). With `:contacts 1`, a node that sees nobody at all originates
+    alone, after the same stable window. If the lowest node dies, the set changes and the window restarts.
 
   `merge-target` is the member side: a node in a cluster that sees another cluster of the same
   CA through discovery dissolves into it when that cluster is better. All nodes apply the same
