@@ -3,9 +3,11 @@
   child, finding each other through real discovery sources (a `:url` source served by a test
   HTTP server whose body the test rewrites, which is how a partition of discovery is made and
   healed). The Docker end-to-end tests run the same scenarios with node containers."
-  (:require [clojure.java.io :as io]
+  (:require [clojure.data.json :as json]
+            [clojure.java.io :as io]
             [clojure.test :refer [deftest is testing use-fixtures]]
             [shoal.events :as events]
+            [shoal.identity]
             [shoal.node :as node]
             [shoal.system :as sys]
             [shoal.test.node :as tn :refer [*secrets*]]
@@ -153,4 +155,48 @@
         (some-> ^Process @p .destroyForcibly)
         (some-> @system sys/stop)
         (.stop ^HttpServer server 0)
+        (u/delete-tree dir)))))
+
+(defn- fake-member
+  "An HTTPS server with a real node certificate of this cluster's CA that answers probes as a
+  member of cluster `cluster-id` whose hub is `hub-url`, which nothing serves: a cluster that
+  answers but cannot be joined. Returns [server address identity]."
+  [dir cluster-id hub-url]
+  (let [ident (sys/start {:identity {:impl :file :data-dir (str dir "/fake") :lifetime-ms 3600000 :hosts []
+                                     :ca {:cert (str *secrets* "/cluster-ca.crt")
+                                          :key (str *secrets* "/cluster-ca.key")}}})
+        ctx (shoal.identity/server-ssl-context (sys/component ident :identity))
+        s (com.sun.net.httpserver.HttpsServer/create (InetSocketAddress. "127.0.0.1" 0) 8)
+        body (json/write-str {:node-id "0000fake" :phase "member" :hubs [hub-url]
+                              :cluster {:id cluster-id :name "ghost" :created-at 1 :size 5}})]
+    (.setHttpsConfigurator s (com.sun.net.httpserver.HttpsConfigurator. ctx))
+    (.createContext s "/v1/cluster"
+                    (reify HttpHandler
+                      (handle [_ ex]
+                        (let [b (.getBytes ^String body "UTF-8")]
+                          (.sendResponseHeaders ex 200 (alength b))
+                          (with-open [o (.getResponseBody ex)] (.write o b))))))
+    (.start s)
+    [s (str "127.0.0.1:" (.getPort (.getAddress s))) ident]))
+
+(deftest a-cluster-that-answers-but-cannot-be-joined-does-not-hold-a-node-forever
+  (let [dir (u/temp-dir "shoal-ghost")
+        body (atom "[]")
+        [server url] (peers-server body)
+        [fake fake-addr ident] (fake-member dir "ghost" (str "https://127.0.0.1:" (u/free-port)))
+        spec (node-spec dir 1 url)
+        system (atom nil)]
+    (try
+      (reset! body (pr-str [fake-addr (addr spec)]))
+      (reset! system (node/start (:path spec)))
+      (let [st (tn/wait-for "the node in a cluster of its own" 60000
+                            #(let [s (status spec)] (when (tn/healthy? s) s)))]
+        (is (not= "ghost" (:cluster-id st)))
+        (is (contains? (event-types @system) :shoal/originated)
+            "after the failed joins it formed a cluster instead of waiting for the ghost"))
+      (finally
+        (some-> @system sys/stop)
+        (.stop ^HttpServer server 0)
+        (.stop ^com.sun.net.httpserver.HttpsServer fake 0)
+        (sys/stop ident)
         (u/delete-tree dir)))))
