@@ -103,6 +103,28 @@
       (throw (ex-info (str "etcd binary not found or not executable: " binary)
                       {:type :shoal.hub/etcd-binary-not-found :binary (str binary)})))))
 
+(defn- pid-file ^java.io.File [{:keys [opts]}]
+  (io/file (str (:data-dir opts) ".pid")))
+
+(defn- kill-orphan!
+  "An etcd left running on this data dir by a node JVM that was killed (SIGKILL, no shutdown
+  hook) would hold the ports and serve unsupervised. Its pid is in `<data-dir>.pid`: if that
+  process is alive and is an etcd on this data dir, stop it (SIGTERM, then SIGKILL)."
+  [{:keys [opts] :as hub}]
+  (let [f (pid-file hub)]
+    (when (.exists f)
+      (let [pid (try (Long/parseLong (str/trim (slurp f))) (catch Exception _ nil))
+            ^java.lang.ProcessHandle ph (when pid (.orElse (java.lang.ProcessHandle/of (long pid)) nil))
+            cmdline (some-> ph .info .arguments (.orElse nil) seq)]
+        (when (and ph (.isAlive ph) (some #(= % (str (:data-dir opts))) cmdline))
+          (log/warn "etcd" (:name opts) ": an orphaned etcd (pid" pid ") still runs on" (:data-dir opts) "- stopping it")
+          (.destroy ph)
+          (when-not (try (.get (.onExit ph) 10 java.util.concurrent.TimeUnit/SECONDS) true
+                         (catch java.util.concurrent.TimeoutException _ false))
+            (.destroyForcibly ph)
+            (try (.get (.onExit ph) 10 java.util.concurrent.TimeUnit/SECONDS)
+                 (catch java.util.concurrent.TimeoutException _ nil))))))))
+
 (defn- launch!
   "Starts etcd; returns the Process. Called with the hub's lock held."
   ^Process [{:keys [opts state] :as hub}]
@@ -123,6 +145,7 @@
                 (throw (ex-info (str "cannot start etcd: " (.getMessage e))
                                 {:type :shoal.hub/etcd-start-failed :binary binary :args args}
                                 e))))]
+      (spit (pid-file hub) (str (.pid p) "\n"))
       (log/info "etcd" name "started, pid" (.pid p) "client" (client-url hub) "peer" (peer-url hub))
       (swap! state assoc :process p :started-at (System/currentTimeMillis))
       p)))
@@ -229,6 +252,7 @@
     (when (:want-running? @state)
       (throw (ex-info (str "etcd " (:name opts) " is already running")
                       {:type :shoal.hub/etcd-already-running :name (:name opts)})))
+    (kill-orphan! hub)
     (swap! state assoc :run-opts run-opts :want-running? true)
     (try (launch! hub)
          (catch Exception e

@@ -142,3 +142,33 @@
       (finally
         (hub/stop-etcd! h1)
         (u/delete-tree dir)))))
+
+(deftest an-orphaned-etcd-left-by-a-killed-node-is-stopped-and-replaced
+  (let [dir (u/temp-dir "shoal-hub-orphan")
+        opts (hub-opts dir)
+        ;; the first hub stands for a node JVM that was SIGKILLed: its etcd keeps running and
+        ;; nobody will ever stop it through this handle
+        orphaned (hub/start opts {})
+        fresh (hub/start opts {})]
+    (try
+      (new-cluster! orphaned)
+      (hub/wait-healthy! orphaned 20000)
+      ;; as in a killed JVM: nothing supervises that etcd any more
+      (let [^Thread sup (:supervisor @(:state orphaned))]
+        (.interrupt sup)
+        (.join sup 5000))
+      (let [orphan-pid (:pid (hub/info orphaned))
+            cluster-id (with-open [s (store.etcd/connect {:endpoints [(hub/client-url orphaned)]})]
+                         (store/put! s "/k" "kept")
+                         (:cluster-id (store/status s)))]
+        (new-cluster! fresh)
+        (is (hub/wait-healthy! fresh 20000))
+        (is (not (pid-alive? orphan-pid)) "the orphan was stopped")
+        (is (not= orphan-pid (:pid (hub/info fresh))))
+        (with-open [s (store.etcd/connect {:endpoints [(hub/client-url fresh)]})]
+          (is (= cluster-id (:cluster-id (store/status s))) "same data dir, same cluster")
+          (is (= "kept" (:value (store/get s "/k"))))))
+      (finally
+        (hub/stop-etcd! fresh)
+        (hub/stop-etcd! orphaned)
+        (u/delete-tree dir)))))
