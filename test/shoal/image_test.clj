@@ -128,8 +128,9 @@
           cp (second (drop-while #(not= "-cp" %) entry))]
       (is (= "linux" Os))
       (testing "JSON-form entrypoint: the image's java runs shoal.node on the baked-in node.edn"
-        (is (= ["/opt/java/bin/java" "-XX:+UseSerialGC" "-XX:TieredStopAtLevel=1" "-Xss512k" "-cp"]
-               (take 5 entry)))
+        (is (= ["/sbin/tini" "--" "/opt/java/bin/java" "-XX:+UseSerialGC" "-XX:TieredStopAtLevel=1" "-Xss512k" "-cp"]
+               (take 7 entry))
+            "tini is PID 1: it forwards SIGTERM and reaps orphaned processes")
         (is (= ["clojure.main" "-m" "shoal.node" "/etc/shoal/node.edn"] (take-last 4 entry)))
         (is (str/starts-with? cp "/opt/shoal/classes:"))
         (is (str/includes? cp "/opt/shoal/lib/clojure-1.11.jar"))
