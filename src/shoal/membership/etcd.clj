@@ -274,15 +274,19 @@
     (discovering-round! ctx)))
 
 (defn- fresh-size!
-  "The number of registered nodes now, read from the store (and cached in the state); the
-  cached value when the store does not answer. Merge decisions compare sizes, and a size
-  cached before the last joins could make the bigger cluster dissolve into the smaller."
+  "The number of registered nodes, read from the store at most once a second (and cached in
+  the state); the cached value when the store does not answer. Merge decisions compare sizes,
+  and a size cached before the last joins could make the bigger cluster dissolve into the
+  smaller; a second is shorter than any join."
   [{:keys [state]}]
-  (let [{:keys [store size]} @state]
-    (try (let [n (count (store/get-prefix store m/nodes-prefix))]
-           (swap! state assoc :size n)
-           n)
-         (catch Exception _ size))))
+  (let [{:keys [store size size-at]} @state
+        now (System/currentTimeMillis)]
+    (if (and size size-at (< (- now size-at) 1000))
+      size
+      (try (let [n (count (store/get-prefix store m/nodes-prefix))]
+             (swap! state assoc :size n :size-at now)
+             n)
+           (catch Exception _ size)))))
 
 (defn- merge-check!
   "Looks for a better cluster of the same CA; dissolves into it when there is one."
@@ -376,7 +380,10 @@
 (defn- run-loop [{:keys [state opts node-id] :as ctx}]
   (let [interval (max 300 (quot (:lease-ttl-ms opts) 3))
         refresh-every (max 1 (quot 5000 interval))
-        merge-every (max 1 (quot (max 2000 (get-in opts [:discovery :stable-for] 3000)) interval))
+        ;; Only hubs look for other clusters on a timer (members follow when their hub
+        ;; dissolves: their ticks fail and that runs the check), every 10 s at most: probing is
+        ;; hubs × candidates requests, not members × candidates.
+        merge-every (max 1 (quot (max 10000 (get-in opts [:discovery :stable-for] 3000)) interval))
         has-sources? (seq (get-in opts [:discovery :sources]))]
     (loop [tick 1]
       (when-not (or (:stopping @state) (.isInterrupted (Thread/currentThread)))
@@ -385,7 +392,8 @@
                       :starting (starting! ctx)
                       :discovering (discovering! ctx)
                       :member (member-round! ctx tick refresh-every
-                                             (and has-sources? (zero? (mod tick merge-every)))))
+                                             (and has-sources? (hub/supervised? (:hub ctx))
+                                                  (zero? (mod tick merge-every)))))
                     (swap! state assoc :failures 0 :last-error nil)
                     true
                     (catch InterruptedException e (throw e))
