@@ -22,6 +22,7 @@
   (:require [clojure.java.io :as io]
             [clojure.tools.logging :as log]
             [shoal.identity :as id]
+            [shoal.loop :as lp]
             [shoal.tls :as tls])
   (:import (java.security PrivateKey)
            (java.security.cert X509Certificate)
@@ -137,12 +138,6 @@
       (instance? java.nio.channels.ClosedByInterruptException e)
       (.isInterrupted (Thread/currentThread))))
 
-(defn- backoff-ms
-  "Jittered exponential backoff after n consecutive failures: retry-ms·2^n, at most max-ms,
-  scaled by a random 50–100 %."
-  [retry-ms max-ms n r]
-  (long (* (min max-ms (* retry-ms (Math/pow 2 (min n 30)))) (+ 0.5 (* 0.5 r)))))
-
 (defn- renewal-loop
   "Body of the renewal thread. Sleeps in slices of at most poll-ms so that a controlled clock
   that jumps is noticed, and recomputes the renewal point whenever the certificate changed (also
@@ -167,7 +162,7 @@
                     (cond
                       (nil? err) (recur cert due 0)
                       (interrupted? err) nil
-                      :else (let [b (backoff-ms retry-ms max-retry-ms failures (rand))]
+                      :else (let [b (lp/backoff-ms retry-ms max-retry-ms failures)]
                               (log/warnf err "identity %s: renewal failed, retrying in %d ms" id b)
                               (recur cert (long (+ (clock) b)) (inc failures)))))))))))
       (catch InterruptedException _ nil))

@@ -21,6 +21,7 @@
             [clojure.string :as str]
             [clojure.tools.logging :as log]
             [shoal.http :as http]
+            [shoal.loop :as lp]
             [shoal.store :as store])
   (:import (java.io BufferedReader Closeable IOException InputStream InputStreamReader)
            (java.net URI)
@@ -246,8 +247,7 @@
                         ;; Reconnect from the last delivered revision, with backoff + jitter.
                         (let [r (loop [attempt attempt]
                                   (when-not @cancelled?
-                                    (Thread/sleep (long (* (min 5000 (* 100 (Math/pow 2 (min attempt 6))))
-                                                           (+ 0.5 (rand)))))
+                                    (Thread/sleep (lp/backoff-ms 100 5000 attempt))
                                     (or (try (connect)
                                              (catch clojure.lang.ExceptionInfo e
                                                (log/warn "etcd watch on" (pr-str prefix)
