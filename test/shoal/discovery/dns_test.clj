@@ -4,7 +4,8 @@
   and a server that does not answer. Never asks the machine's own resolvers."
   (:require [clojure.test :refer [deftest is testing use-fixtures]]
             [shoal.discovery :as d]
-            [shoal.test.dns-server :as dns-server])
+            [shoal.test.dns-server :as dns-server]
+            [shoal.test.discovery :as td])
   (:import (java.net DatagramSocket InetAddress)))
 
 (def ^:private zone
@@ -28,13 +29,6 @@
 (defn- dns [n & {:as more}]
   (merge {:type :dns :name n :port 7440 :server *server*} more))
 
-(defn- failure [cfg timeout-ms]
-  (try (d/candidates (d/source cfg) timeout-ms) nil
-       (catch clojure.lang.ExceptionInfo e
-         (is (= ::d/source-failed (:type (ex-data e))))
-         (is (= cfg (:source (ex-data e))))
-         (:reason (ex-data e)))))
-
 (deftest srv-records-with-their-targets-addresses
   (is (= [{:host "10.1.2.2" :port 7442}         ; priority 0, heaviest first
           {:host "10.1.2.1" :port 7440} {:host "10.1.2.11" :port 7440}
@@ -52,11 +46,11 @@
 
 (deftest missing-names-and-records-fail-with-a-reason
   (is (= "dns nope.shoal.test: no such name nope.shoal.test. (NXDOMAIN)"
-         (failure (dns "nope.shoal.test") 1000)))
+         (td/failure (dns "nope.shoal.test") 1000)))
   (is (= "dns empty.shoal.test: no SRV or A records for empty.shoal.test"
-         (failure (dns "empty.shoal.test") 1000)))
+         (td/failure (dns "empty.shoal.test") 1000)))
   (is (= "dns dangling.shoal.test: no such name gone.shoal.test. (NXDOMAIN)"
-         (failure (dns "dangling.shoal.test") 1000))
+         (td/failure (dns "dangling.shoal.test") 1000))
       "an SRV target that does not resolve")
   (testing "in discover: skipped, the others kept"
     (let [r (d/discover [(dns "nope.shoal.test") (dns "n3.shoal.test")] 1000)]
@@ -67,7 +61,7 @@
   (with-open [silent (DatagramSocket. 0 (InetAddress/getByName "127.0.0.1"))]
     (let [cfg (dns "shoal.test" :server (str "127.0.0.1:" (.getLocalPort silent)))
           t0 (System/currentTimeMillis)]
-      (is (re-find #"^dns shoal\.test: SRV query for shoal\.test got no answer" (failure cfg 600)))
+      (is (re-find #"^dns shoal\.test: SRV query for shoal\.test got no answer" (td/failure cfg 600)))
       (is (< (- (System/currentTimeMillis) t0) 1500)))))
 
 (deftest the-server-key

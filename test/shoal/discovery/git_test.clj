@@ -6,7 +6,8 @@
             [clojure.string :as str]
             [clojure.test :refer [deftest is testing]]
             [shoal.discovery :as d]
-            [shoal.test.util :refer [with-temp-dir]])
+            [shoal.test.util :refer [with-temp-dir]]
+            [shoal.test.discovery :as td])
   (:import (java.net InetAddress ServerSocket)))
 
 (defn- sh
@@ -41,13 +42,6 @@
 (defn- git-src [repo & {:as more}]
   (merge {:type :git :repo repo :path "peers.edn" :ref "main" :publish true} more))
 
-(defn- failure [cfg timeout-ms]
-  (try (d/candidates (d/source cfg) timeout-ms) nil
-       (catch clojure.lang.ExceptionInfo e
-         (is (= ::d/source-failed (:type (ex-data e))))
-         (is (= cfg (:source (ex-data e))))
-         (:reason (ex-data e)))))
-
 (deftest reads-the-file-at-the-ref
   (with-temp-dir [tmp "shoal-git-test"]
     (let [repo (bare-repo! tmp {"peers.edn" "; maintained by hand\n[\"10.0.0.2:7440\" \"n3\" {:host \"n4\" :port 1}]\n"
@@ -60,14 +54,14 @@
           "a file:// URL and a file in a directory")
       (testing "what is missing or malformed is named"
         (is (= (str "git " repo " bad.edn@main: bad.edn is not an EDN vector of \"host:port\", got {:peers []}")
-               (failure (git-src repo :path "bad.edn") 5000)))
+               (td/failure (git-src repo :path "bad.edn") 5000)))
         (is (= (str "git " repo " nope.edn@main: no file nope.edn at main")
-               (failure (git-src repo :path "nope.edn") 5000)))
+               (td/failure (git-src repo :path "nope.edn") 5000)))
         (is (= (str "git " repo " peers.edn@dev: no branch dev in " repo)
-               (failure (git-src repo :ref "dev") 5000)))
+               (td/failure (git-src repo :ref "dev") 5000)))
         (let [missing (str tmp "/missing.git")]
           (is (re-find #"^git .*/missing\.git peers\.edn@main: fetch failed: fatal: .*does not appear to be a git repository"
-                       (failure (git-src missing) 5000))))))))
+                       (td/failure (git-src missing) 5000))))))))
 
 (deftest publish-from-two-nodes
   (with-temp-dir [tmp "shoal-git-test"]
