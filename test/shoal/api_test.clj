@@ -21,8 +21,3 @@
     (is (= {:node-id "n1" :phase :member} (:body (api/handle deps {:method :get :path "/v1/cluster"}))))
     (is (= 404 (:status (api/handle deps {:method :post :path "/v1/status"}))))
     (is (= "no route for get /nope" (get-in (api/handle deps {:method :get :path "/nope"}) [:body :message])))))
-
-(deftest the-event-log-is-bounded
-  (let [evs (events.mem/start {:capacity 3} {})]
-    (dotimes [i 5] (events/event! evs :t {:i i}))
-    (is (= [2 3 4] (map :i (events/recent evs 10))))))
