@@ -11,14 +11,13 @@
             [shoal.identity.ca :as ca]
             [shoal.identity.file :as idf]
             [shoal.test.util :as u :refer [with-temp-dir]]
-            [shoal.tls :as tls])
-  (:import (java.net InetAddress)
-           (java.nio.file Files LinkOption)
+            [shoal.tls :as tls]
+            [shoal.test.tls :as tt])
+  (:import (java.nio.file Files LinkOption)
            (java.nio.file.attribute PosixFilePermissions)
            (java.security.cert X509Certificate)
            (java.util Date)
-           (java.util.concurrent LinkedBlockingQueue)
-           (javax.net.ssl SSLContext SSLServerSocket SSLSocket)))
+           (javax.net.ssl SSLContext)))
 
 ;; ---------------------------------------------------------------------------------------------
 ;; Helpers
@@ -43,43 +42,6 @@
          more))
 
 (defn- serial [^X509Certificate c] (.getSerialNumber c))
-
-(defn- serve
-  "A TLS server on 127.0.0.1 with ctx: each connection is handshaken, answered with one byte and
-  closed. Returns {:port :results (queue of {:ok peer-certs} / {:error e}) :close fn}."
-  [^SSLContext ctx]
-  (let [^SSLServerSocket ss (.createServerSocket (.getServerSocketFactory ctx) 0 50
-                                                 (InetAddress/getByName "127.0.0.1"))
-        results (LinkedBlockingQueue.)
-        t (doto (Thread.
-                 (fn []
-                   (loop []
-                     (when-let [^SSLSocket s (try (.accept ss) (catch Exception _ nil))]
-                       (try (.setSoTimeout s 5000)
-                            (.startHandshake s)
-                            (.put results {:ok (tls/peer-certificates (.getSession s))})
-                            (.write (.getOutputStream s) 1)
-                            (.flush (.getOutputStream s))
-                            (catch Exception e (.put results {:error e}))
-                            (finally (.close s)))
-                       (recur))))
-                 "test-tls-server")
-            (.setDaemon true) (.start))]
-    {:port (.getLocalPort ss) :results results
-     :close (fn [] (.close ss) (.join t 2000))}))
-
-(defn- connect
-  "Handshakes with 127.0.0.1:port using ctx and reads the server's byte. Returns
-  {:server-certs [..] :read b} or {:error e}."
-  [^SSLContext ctx port]
-  (try
-    (with-open [^SSLSocket s (.createSocket (.getSocketFactory ctx) "127.0.0.1" (int port))]
-      (.setSoTimeout s 5000)
-      (.startHandshake s)
-      (let [certs (tls/peer-certificates (.getSession s))
-            b (.read (.getInputStream s))]
-        {:server-certs certs :read b}))
-    (catch Exception e {:error e})))
 
 (defn- operator-context
   "A fresh client SSLContext with the operator certificate, trusting the cluster CA. Fresh, so no
@@ -316,9 +278,9 @@
         (id/on-renew! c #(deliver renewed %))
         (let [{cert1 :cert id1 :id files :files} (id/current c)
               file1 (slurp (:cert files))
-              server (serve (id/server-ssl-context c))]
+              server (tt/serve (id/server-ssl-context c))]
           (try
-            (let [before (connect (operator-context secrets) (:port server))]
+            (let [before (tt/connect (operator-context secrets) (:port server))]
               (is (= cert1 (first (:server-certs before))) "before renewal: the first certificate")
               (is (= 1 (:read before))))
             (is (u/poll 8000 20 #(not= cert1 (:cert (id/current c)))) "renewed by itself")
@@ -330,7 +292,7 @@
               (is (u/poll 2000 20 #(= (:cert (id/current c)) (id/read-cert (:cert files)))))
               (is (< (.getTime (.getNotBefore cert2)) (System/currentTimeMillis)
                      (.getTime (.getNotAfter cert2))))
-              (let [after (connect (operator-context secrets) (:port server))
+              (let [after (tt/connect (operator-context secrets) (:port server))
                     presented (first (:server-certs after))]
                 (is (= 1 (:read after)))
                 (is (some? presented))

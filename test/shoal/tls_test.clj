@@ -9,8 +9,9 @@
             [shoal.identity.ca :as ca]
             [shoal.identity.file :as idf]
             [shoal.test.util :as u :refer [with-temp-dir]]
-            [shoal.tls :as tls])
-  (:import (java.net InetAddress URI)
+            [shoal.tls :as tls]
+            [shoal.test.tls :as tt])
+  (:import (java.net URI)
            (java.net.http HttpClient HttpRequest HttpResponse HttpResponse$BodyHandlers)
            (java.security.cert X509Certificate)
            (java.time Duration)
@@ -38,44 +39,13 @@
   [{:keys [cert key]}]
   (atom {:key (id/read-key key) :cert (id/read-cert cert)}))
 
-(defn- serve
-  "A TLS server on 127.0.0.1: handshakes each connection, answers one byte, closes. Results
-  (one per connection: {:ok peer-certs} or {:error e}) go to a queue."
-  [^SSLContext ctx & [host]]
-  (let [^SSLServerSocket ss (.createServerSocket (.getServerSocketFactory ctx) 0 50
-                                                 (InetAddress/getByName (or host "127.0.0.1")))
-        results (LinkedBlockingQueue.)
-        t (doto (Thread.
-                 (fn []
-                   (loop []
-                     (when-let [^SSLSocket s (try (.accept ss) (catch Exception _ nil))]
-                       (try (.setSoTimeout s 5000)
-                            (.startHandshake s)
-                            (.put results {:ok (tls/peer-certificates (.getSession s))
-                                           :protocol (.getProtocol (.getSession s))})
-                            (.write (.getOutputStream s) 1)
-                            (.flush (.getOutputStream s))
-                            (catch Exception e (.put results {:error e}))
-                            (finally (.close s)))
-                       (recur))))
-                 "test-tls-server")
-            (.setDaemon true) (.start))]
-    {:port (.getLocalPort ss) :results results :socket ss
-     :close (fn [] (.close ss) (.join t 2000))}))
+(defn- serve [ctx & [host]] (tt/serve ctx host))
 
-(defn- connect [^SSLContext ctx port & [host]]
-  (try
-    (with-open [^SSLSocket s (.createSocket (.getSocketFactory ctx) (or host "127.0.0.1")
-                                            (int port))]
-      (.setSoTimeout s 5000)
-      ;; Ask for hostname verification, as HttpClient does: shoal's trust manager ignores it.
-      (.setSSLParameters s (doto (.getSSLParameters s)
-                             (.setEndpointIdentificationAlgorithm "HTTPS")))
-      (.startHandshake s)
-      (let [certs (tls/peer-certificates (.getSession s))
-            b (.read (.getInputStream s))]
-        {:server-certs certs :read b}))
-    (catch Exception e {:error e})))
+(defn- connect
+  "Connects asking for host name verification, as HttpClient does: shoal's trust manager
+  ignores it."
+  [ctx port & [host]]
+  (tt/connect ctx port {:host host :verify-hostname? true}))
 
 (defn- server-outcome
   "What the server saw of the next connection: {:ok [peer certs]} or {:error e}."
