@@ -121,10 +121,9 @@
   (let [lease (register! ctx s)
         ;; in the state at once: whatever fails from here on, leave! finds and revokes it
         _ (swap! state assoc :store s :lease lease :cluster cluster)
-        hubs (hub-client-urls s)
-        size (count (store/get-prefix s m/nodes-prefix))]
+        hubs (hub-client-urls s)]
     (remember! ctx cluster hubs)
-    (swap! state assoc :phase :member :reason reason :hubs hubs :size size :failures 0
+    (swap! state assoc :phase :member :reason reason :hubs hubs :failures 0
            :failed-joins {} :last-error nil)
     (events/event! events event {:node node-id :cluster (:id cluster) :reason reason})
     (events/event! events :shoal/registered {:node node-id :lease lease})
@@ -206,7 +205,7 @@
       (try (store/revoke-lease! store lease)
            (catch Exception e (log/warn "leave: could not revoke lease:" (ex-message e)))))
     (when store (try (store/close store) (catch Exception _ nil)))
-    (swap! state dissoc :store :lease :cluster :hubs :size)
+    (swap! state dissoc :store :lease :cluster :hubs :size :size-at)
     (when dissolve
       (hub/stop-etcd! hub)
       ;; renamed first (atomic), deleted after: a crash in between must not bring the node
@@ -275,7 +274,7 @@
 
 (defn- fresh-size!
   "The number of registered nodes, read from the store at most once a second (and cached in
-  the state); the cached value when the store does not answer. Merge decisions compare sizes,
+  the state; nothing else reads it); the cached value (0 if none) when the store does not answer. Merge decisions compare sizes,
   and a size cached before the last joins could make the bigger cluster dissolve into the
   smaller; a second is shorter than any join."
   [{:keys [state]}]
@@ -286,7 +285,7 @@
       (try (let [n (count (store/get-prefix store m/nodes-prefix))]
              (swap! state assoc :size n :size-at now)
              n)
-           (catch Exception _ size)))))
+           (catch Exception _ (or size 0))))))
 
 (defn- merge-check!
   "Looks for a better cluster of the same CA; dissolves into it when there is one."
@@ -328,7 +327,7 @@
       (let [hubs (hub-client-urls store)]
         (when (and (seq hubs) (not= hubs (:hubs @state)))
           (remember! ctx (:cluster @state) hubs))
-        (swap! state assoc :hubs hubs :size (count (store/get-prefix store m/nodes-prefix)))))
+        (swap! state assoc :hubs hubs)))
     (let [restarts (:restarts (hub/info hub))]
       (when (> restarts (:seen-restarts @state 0))
         (events/event! events :shoal/etcd-restarted {:node node-id :restarts restarts
