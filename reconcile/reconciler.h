@@ -1,0 +1,90 @@
+// The node's control loop: spec commit -> validated spec -> images -> desired state; Docker ->
+// observed state; `diff` -> plan -> `Applier`; then a `Report` and, per commit, a git note.
+//
+// Thread safety: `tick` runs on one loop thread only and owns all state. `wake` and `report` may be
+// called from any thread.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "builder/image_builder.h"
+#include "cluster/cluster_view.h"
+#include "common/clock.h"
+#include "gitops/spec_source.h"
+#include "reconcile/apply.h"
+#include "reconcile/report.h"
+#include "reconcile/state_store.h"
+#include "runtime/container_runtime.h"
+#include "schemas/diagnostic.h"
+#include "schemas/spec.h"
+
+namespace shoal {
+
+struct ReconcilerOptions {
+  std::string node_name;
+  std::string repo;    // for status only
+  std::string branch;  // for status only
+  Duration poll_interval{1000};
+  Duration resync_interval{5000};
+  Duration rollout_check{500};  // how soon to look again while something is changing
+  Duration stop_grace{10000};
+  bool write_notes = true;
+};
+
+class Reconciler {
+ public:
+  Reconciler(SpecSource& source, ContainerRuntime& runtime, ImageBuilder& builder, StateStore& store,
+             ClusterView& cluster, const Clock& clock, ReconcilerOptions options);
+
+  // Restores the last applied commit's spec from the mirror and closes journal entries a crash
+  // left open. Containers already running are adopted by their labels on the first tick.
+  Status start();
+  // One pass of the loop. Returns when the next pass is due (sooner if `wake` is called).
+  TimePoint tick();
+  // Something changed in Docker: the next tick should look now. Thread-safe.
+  void wake() { woken_ = true; }
+  bool woken() const { return woken_.load(); }
+  Report report() const;
+  // The events sink shared with the applier: store + log.
+  void event(const std::string& level, const std::string& kind, const std::string& app, const std::string& message);
+
+ private:
+  void poll(TimePoint now);
+  void evaluate(const std::string& commit);
+  bool loadSpecAt(const std::string& commit, Diagnostics* refused, std::string* error);
+  void resolveImages();
+  Desired desired();
+  void recordOutcome(const std::string& outcome, const std::string& detail);
+  void publish(const Desired& desired, const Plan& plan, const std::vector<ContainerInfo>& observed);
+
+  SpecSource& source_;
+  ContainerRuntime& runtime_;
+  ImageBuilder& builder_;
+  StateStore& store_;
+  ClusterView& cluster_;
+  const Clock& clock_;
+  ReconcilerOptions options_;
+  Applier applier_;
+
+  // Loop-thread state.
+  std::optional<Spec> spec_;
+  SpecTreePtr tree_;                              // the applied commit's files
+  std::string applied_commit_;
+  std::map<std::string, std::string> images_;     // app -> image for the applied commit
+  std::map<std::string, std::string> build_errors_;  // app -> error for the applied commit
+  bool images_resolved_ = false;
+  std::string last_outcome_;                      // of the applied commit
+  std::string note_;                              // its note so far (one line per outcome)
+  TimePoint next_poll_{};
+  int poll_failures_ = 0;
+  std::atomic<bool> woken_{true};
+
+  mutable std::mutex mu_;
+  Report report_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace shoal
