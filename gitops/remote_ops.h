@@ -1,0 +1,34 @@
+// Talking to the spec repo's "origin": fetch and push with the credentials shoal is configured
+// with. Internal to gitops/; GitSource is the only caller.
+#pragma once
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <git2.h>
+
+#include "common/error.h"
+
+namespace shoal::git {
+
+struct RemoteAccess {
+  std::string display;     // "spec repo <url>": the start of every error message
+  std::string token_file;  // https: read before each connection; empty = no credentials
+};
+
+// Refs the remote advertised: full ref name -> object id.
+using RemoteRefs = std::map<std::string, git_oid>;
+
+// Connects to origin, lists its refs, fetches each wanted (source, destination) pair whose source
+// the remote has (forced, as "+src:dst"), and updates the destination refs. Cheap when nothing
+// changed: no pack is transferred, FETCH_HEAD is not written. Returns the advertised refs.
+Result<RemoteRefs> fetchOrigin(git_repository* repo, const RemoteAccess& access,
+                               const std::vector<std::pair<std::string, std::string>>& wanted);
+
+// Pushes `refspec` (not forced) to origin. kConflict when refused as not a fast-forward (the
+// caller re-fetches and retries); kUnavailable for any other refusal or failure.
+Status pushOrigin(git_repository* repo, const RemoteAccess& access, const std::string& refspec);
+
+}  // namespace shoal::git
