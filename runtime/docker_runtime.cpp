@@ -74,11 +74,16 @@ Result<HttpResponse> DockerRuntime::call(HttpRequest req, const std::string& wha
 }
 
 Result<HttpResponse> DockerRuntime::callStream(HttpRequest req, const std::string& what, const OnData& on_data) {
+  auto resp = exchange(std::move(req), on_data);
+  if (resp && resp->status >= 400) return std::unexpected(httpError(resp->status, resp->body, what));
+  return resp;
+}
+
+Result<HttpResponse> DockerRuntime::exchange(HttpRequest req, const OnData& on_data) {
   auto ready = prepare(std::move(req));
   if (!ready) return std::unexpected(ready.error());
   auto resp = on_data ? http_.stream(*ready, on_data) : http_.send(*ready);
   if (!resp) return std::unexpected(transportError(resp.error()));
-  if (resp->status >= 400) return std::unexpected(httpError(resp->status, resp->body, what));
   return resp;
 }
 
@@ -163,32 +168,31 @@ Result<std::string> DockerRuntime::build(const BuildRequest& req,
   http.body = req.context_tar;
   http.content_type = "application/x-tar";
   http.idle_timeout = opts_.build_idle_timeout;
-  docker::LineSplitter lines;
+  docker::LineSplitter lines, text;
   docker::LineTail tail(kBuildTailLines);
   std::string error, image_id;
+  // `stream` pieces are not whole lines ("Step 1/3 : FROM scratch", then "\n"): join them.
+  auto emit = [&](std::string_view out) {
+    tail.add(std::string(out));
+    if (progress) progress(std::string(out));
+    if (out.starts_with("Successfully built ") && image_id.empty()) image_id = out.substr(19);
+  };
   auto on_line = [&](std::string_view json_line) {
     docker::BuildLine line = docker::parseBuildLine(json_line);
-    docker::LineSplitter text;
-    auto emit = [&](std::string_view out) {
-      tail.add(std::string(out));
-      if (progress) progress(std::string(out));
-      if (out.starts_with("Successfully built ") && image_id.empty()) image_id = out.substr(19);
-    };
     text.feed(line.stream, emit);
-    text.finish(emit);
     if (!line.error.empty() && error.empty()) error = line.error;
     if (!line.image_id.empty()) image_id = line.image_id;
   };
-  auto resp = callStream(std::move(http), "build " + req.tag, [&](std::string_view chunk) {
+  auto resp = exchange(std::move(http), [&](std::string_view chunk) {
     lines.feed(chunk, on_line);
     return true;
   });
-  if (!resp) {
-    Error e = resp.error();
-    if (e.code != ErrorCode::kTimeout && e.code != ErrorCode::kUnavailable) e.code = ErrorCode::kInvalid;
-    return std::unexpected(e);
-  }
+  if (!resp) return std::unexpected(resp.error());
+  // Refused before building ("Cannot locate specified Dockerfile" is a 500): the input is wrong.
+  if (resp->status >= 400)
+    return fail(ErrorCode::kInvalid, "docker: build of " + req.tag + ": " + docker::errorMessage(resp->body));
   lines.finish(on_line);
+  text.finish(emit);
   if (!error.empty())
     return fail(ErrorCode::kInvalid, "docker: build of " + req.tag + " failed: " + error + "\n" + tail.str());
   if (image_id.empty())

@@ -56,6 +56,8 @@ class DockerRuntime : public ContainerRuntime {
   // Sends `method` `/v<api>` + `path` and maps transport errors and HTTP statuses >= 400.
   Result<HttpResponse> call(HttpRequest req, const std::string& what);
   Result<HttpResponse> callStream(HttpRequest req, const std::string& what, const OnData& on_data);
+  // Like `callStream` but any HTTP status is returned, not mapped to an error.
+  Result<HttpResponse> exchange(HttpRequest req, const OnData& on_data);
   Result<HttpRequest> prepare(HttpRequest req);
   Error transportError(Error e) const;
   Status simple(const std::string& method, const std::string& path, const std::string& what,

@@ -112,6 +112,7 @@ void FakeRuntime::markExited(Container& c, int code) {
   c.info.state = ContainerState::kExited;
   c.info.exit_code = code;
   c.info.ports.clear();
+  if (c.info.health != Health::kNone) c.info.health = Health::kUnhealthy;  // as Docker reports it
   emit(c, "die");
 }
 
