@@ -170,16 +170,47 @@ void validateAt(const JsonSchema& s, const YAML::Node& node, Loc loc, const std:
   else validateScalar(s, node, loc, path, ctx);
 }
 
+// yaml-cpp accepts a quoted scalar left open at the end of the file, silently taking the rest of the
+// file as its text; find the closing quote ourselves. Returns the first open quote, if any.
+std::optional<YAML::Mark> unclosedQuote(const YAML::Node& node, const std::string& text) {
+  if (node.IsMap() || node.IsSequence()) {
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      auto found = node.IsMap() ? unclosedQuote(it->first, text) : unclosedQuote(*it, text);
+      if (!found && node.IsMap()) found = unclosedQuote(it->second, text);
+      if (found) return found;
+    }
+    return std::nullopt;
+  }
+  if (!node.IsScalar() || node.Tag() != "!") return std::nullopt;
+  YAML::Mark m = node.Mark();
+  if (m.pos < 0 || static_cast<size_t>(m.pos) >= text.size()) return std::nullopt;
+  char q = text[m.pos];
+  if (q != '"' && q != '\'') return std::nullopt;
+  for (size_t i = m.pos + 1; i < text.size(); ++i) {
+    if (q == '"' && text[i] == '\\') ++i;
+    else if (q == '\'' && text[i] == '\'' && i + 1 < text.size() && text[i + 1] == '\'') ++i;
+    else if (text[i] == q) return std::nullopt;
+  }
+  return m;
+}
+
 }  // namespace
 
 std::optional<YAML::Node> parseYaml(const std::string& text, const std::string& file, Diagnostics& out) {
+  YAML::Node doc;
   try {
-    return YAML::Load(text);
+    doc = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     Loc loc = e.mark.is_null() ? Loc{} : Loc{e.mark.line + 1, e.mark.column + 1};
     out.push_back(diagAt(file, loc, "", "YAML syntax error: " + e.msg));
     return std::nullopt;
   }
+  if (auto open = unclosedQuote(doc, text)) {
+    out.push_back(diagAt(file, Loc{open->line + 1, open->column + 1}, "",
+                         "YAML syntax error: quoted text is never closed"));
+    return std::nullopt;
+  }
+  return doc;
 }
 
 void validateDocument(const JsonSchema& schema, const YAML::Node& doc, const std::string& file, Diagnostics& out) {
