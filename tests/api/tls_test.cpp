@@ -115,6 +115,7 @@ TEST_F(TlsTest, NoClientCertIsRefused) {
   Fetch f = get("/v1/status", as("", ""));
   EXPECT_NE(f.curl_code, 0);
   EXPECT_EQ(f.http_status, 0) << f.body;
+  std::cout << "refused: " << f.curl_error << "\n";
   EXPECT_EQ(backend_.lastSince(), -1);
 }
 
@@ -124,6 +125,7 @@ TEST_F(TlsTest, CertOfAForeignOperatorCaIsRefused) {
                                  pki_->foreign + "/operator-mallory.key"));
   EXPECT_NE(f.curl_code, 0);
   EXPECT_EQ(f.http_status, 0) << f.body;
+  std::cout << "refused: " << f.curl_error << "\n";
 }
 
 TEST_F(TlsTest, NodeCertOfTheClusterCaIsRefused) {
@@ -131,6 +133,7 @@ TEST_F(TlsTest, NodeCertOfTheClusterCaIsRefused) {
   Fetch f = get("/v1/status", as(pki_->node.cert_file, pki_->node.key_file));
   EXPECT_NE(f.curl_code, 0);
   EXPECT_EQ(f.http_status, 0) << f.body;
+  std::cout << "refused: " << f.curl_error << "\n";
 }
 
 TEST_F(TlsTest, RoutesAndErrorsOverTls) {
@@ -285,6 +288,7 @@ TEST_F(TlsTest, IdleAndHalfOpenConnectionsAreClosedByTheHandshakeDeadline) {
   }
   ASSERT_TRUE(eventually([&] { return server_->openConnectionsForTest() == 0; }));
   int fds_after = testing::countOpenFds() - static_cast<int>(clients.size());
+  long rss_after = testing::rssKiB();
   for (int fd : clients) ::close(fd);
   EXPECT_EQ(fds_after, fds_before);
   EXPECT_EQ(testing::countOpenFds(), fds_before);
@@ -292,7 +296,8 @@ TEST_F(TlsTest, IdleAndHalfOpenConnectionsAreClosedByTheHandshakeDeadline) {
   std::cout << "figures: connections=" << clients.size()
             << " open_when_client_served=" << open_at_client << " server_fds_before=" << fds_before
             << " peak=" << fds_peak << " after=" << fds_after << " rss_kib_before=" << rss_before
-            << " peak=" << rss_peak << " threads_added_by_server=" << server_threads << "\n";
+            << " peak=" << rss_peak << " after=" << rss_after
+            << " threads_added_by_server=" << server_threads << "\n";
 }
 
 // cpprestsdk kept each of these in CLOSE-WAIT until it refused every client.
