@@ -128,7 +128,8 @@ TEST_F(DockerRuntimeTest, ContainerLifecycle) {
 
 TEST_F(DockerRuntimeTest, CreateOfATakenNameIsAConflict) {
   ContainerConfig c = config("dup", {"/bin/busybox", "true"});
-  ASSERT_TRUE(rt_.create(c));
+  auto first = rt_.create(c);
+  ASSERT_TRUE(first) << first.error().str();
   auto again = rt_.create(c);
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, ErrorCode::kConflict);

@@ -28,6 +28,9 @@ void DockerTestEnv::build() {
   tar.addDirectory("rootfs/bin/");
   tar.addFile("rootfs/bin/busybox", busybox, 0755);
   tar.addSymlink("rootfs/bin/sh", "busybox");
+  // A layer of this run's own: runs in parallel would otherwise share cached layers, and one run's
+  // cleanup deleted the image another was still building on ("failed to get digest").
+  tar.addFile("rootfs/shoal-test-run", run_ + "\n");
   {
     std::lock_guard lock(mu_);
     images_.push_back(image_);
