@@ -24,6 +24,10 @@ struct Deleter {
   void operator()(git_note* p) const { git_note_free(p); }
   void operator()(git_note_iterator* p) const { git_note_iterator_free(p); }
   void operator()(git_object* p) const { git_object_free(p); }
+  void operator()(git_odb* p) const { git_odb_free(p); }
+  void operator()(git_revwalk* p) const { git_revwalk_free(p); }
+  void operator()(git_packbuilder* p) const { git_packbuilder_free(p); }
+  void operator()(git_odb_writepack* p) const { p->free(p); }
 };
 template <typename T>
 using Ptr = std::unique_ptr<T, Deleter>;

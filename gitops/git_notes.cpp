@@ -108,14 +108,20 @@ Status GitSource::writeNoteLocked(const std::string& commit, const std::string& 
   for (int attempt = 0;; ++attempt) {
     // Fetch failures don't stop the note: it is written to the mirror and pushed next time.
     Status fetched = checkRemoteLocked();
+    std::optional<git_oid> remote_notes;
     if (fetched) {
       auto refs = git::fetchOrigin(repo_.get(), access, {{kNotesRef, kRemoteNotesRef}});
       if (!refs) fetched = std::unexpected(refs.error());
+      if (refs && refs->contains(kNotesRef)) remote_notes = refs->at(kNotesRef);
     }
     auto tip = composeNotes(repo_.get(), target, text);
     if (!tip) return fail(tip.error().code, display() + ": " + tip.error().message, tip.error().retryable);
-    Status pushed = fetched ? git::pushOrigin(repo_.get(), access, std::string(kNotesRef) + ":" + kNotesRef)
-                            : fetched;
+    Status pushed = fetched;
+    if (fetched && !local_path_.empty()) {
+      pushed = git::pushLocal(repo_.get(), local_path_, kNotesRef, *tip, remote_notes, display());
+    } else if (fetched) {
+      pushed = git::pushOrigin(repo_.get(), access, std::string(kNotesRef) + ":" + kNotesRef);
+    }
     if (pushed) {
       git_reference* ref = nullptr;  // the remote now has our tip; next compose starts from it
       if (git_reference_create(&ref, repo_.get(), kRemoteNotesRef, &*tip, 1, "shoal: pushed") == 0) git_reference_free(ref);

@@ -40,6 +40,7 @@ GitSource::GitSource(GitSourceOptions options) : options_(std::move(options)) {
   std::error_code ec;
   url_ = isUrl(options_.remote) ? options_.remote : fs::absolute(options_.remote, ec).string();
   if (ec) url_ = options_.remote;
+  local_path_ = localPath(options_.remote);
   if (!options_.ca_file.empty() &&
       git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, options_.ca_file.c_str(), nullptr) != 0) {
     // Not fatal here: the fetch that needs it fails with the TLS error, which names the host.
@@ -77,9 +78,8 @@ Status GitSource::prepareLocked() {
 }
 
 Status GitSource::checkRemoteLocked() const {
-  std::string path = localPath(options_.remote);
   std::error_code ec;
-  if (!path.empty() && !fs::is_directory(path, ec)) {
+  if (!local_path_.empty() && !fs::is_directory(local_path_, ec)) {
     // libgit2 would say "unsupported URL protocol", which sends people looking in the wrong place.
     return unavailable(display() + ": no such directory");
   }

@@ -49,7 +49,8 @@ class GitSource : public SpecSource {
   std::string display() const;
 
   const GitSourceOptions options_;
-  std::string url_;  // what libgit2 is given: a local path made absolute, or the URL as is
+  std::string url_;         // what libgit2 is given: a local path made absolute, or the URL as is
+  std::string local_path_;  // the remote's directory when it is on this machine, else ""
   std::mutex mu_;
   struct RepoDeleter {
     void operator()(git_repository* repo) const;

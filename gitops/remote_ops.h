@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,5 +31,13 @@ Result<RemoteRefs> fetchOrigin(git_repository* repo, const RemoteAccess& access,
 // Pushes `refspec` (not forced) to origin. kConflict when refused as not a fast-forward (the
 // caller re-fetches and retries); kUnavailable for any other refusal or failure.
 Status pushOrigin(git_repository* repo, const RemoteAccess& access, const std::string& refspec);
+
+// Pushes `tip` to `ref` of the local repository at `path`, bare or not. libgit2's local transport
+// refuses non-bare targets, though a notes ref is never checked out, so shoal does what a push
+// does: the missing objects go into the target's object database as one pack, then the ref moves
+// only if it still points at `expected` (nullopt: only if it doesn't exist). kConflict when
+// another writer moved it meanwhile; kUnavailable when the target can't be written.
+Status pushLocal(git_repository* repo, const std::string& path, const std::string& ref, const git_oid& tip,
+                 const std::optional<git_oid>& expected, const std::string& display);
 
 }  // namespace shoal::git
