@@ -2,18 +2,23 @@
 // (`<data_dir>/state.db`, WAL). `SqliteStore` is the real one; `FakeStore` keeps the same in memory
 // and can be told to fail writes (`setFailWritesForTest`), as a full disk would.
 //
-// The schema (version 1), drawn in one place (sqlite_store.cpp has the SQL):
+// The schema (version 1), drawn in one place (sqlite_store.cpp has the SQL and the migrations;
+// a file with a newer `schema_version` is refused untouched). Every column is NOT NULL.
 //
-//   meta(key TEXT PRIMARY KEY, value TEXT)      -- schema_version, applied_commit, refused_commit,
-//                                               -- refused_errors (JSON array), node_id ...
+//   meta(key TEXT PRIMARY KEY, value TEXT)      -- schema_version, schema_migrated_at, applied_commit,
+//                                               -- refused_commit, refused_errors (JSON array), node_id ...
 //   commits(id TEXT PRIMARY KEY, outcome TEXT, detail TEXT, at INTEGER)
 //                                               -- each commit evaluated once: its latest outcome
 //   apps(name TEXT PRIMARY KEY, record TEXT)    -- AppRecord as JSON
-//   journal(id INTEGER PRIMARY KEY, op TEXT, app TEXT, container TEXT, detail TEXT,
-//           state TEXT, started INTEGER, finished INTEGER)   -- intent -> done | failed
-//   events(seq INTEGER PRIMARY KEY, at INTEGER, level TEXT, kind TEXT, app TEXT, commit_id TEXT,
-//          message TEXT)
+//   journal(id INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT, app TEXT, container TEXT, detail TEXT,
+//           state TEXT, started INTEGER, finished INTEGER)   -- intent -> done | failed; finished 0
+//                                                            -- while intent; index (state, id)
+//   events(seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER, level TEXT, kind TEXT, app TEXT,
+//          commit_id TEXT, message TEXT)        -- AUTOINCREMENT: a seq is never reused, even after
+//                                               -- a trim emptied the table (readers keep cursors)
 //   builds(tree TEXT, app TEXT, image TEXT, at INTEGER, PRIMARY KEY(tree, app))  -- build cache index
+//
+// Times are Unix milliseconds.
 //
 // Safe for concurrent use by multiple threads (the API reads events while the loop writes).
 #pragma once
@@ -83,16 +88,17 @@ class StateStore {
   virtual Status putApp(const AppRecord& record) = 0;
   virtual Status deleteApp(const std::string& name) = 0;
 
-  // Journal: `begin` before a side effect, `finish` after it. Entries still "intent" at start-up
-  // are the steps a crash interrupted.
+  // Journal: `begin` before a side effect, `finish` after it (kNotFound for an unknown id; an empty
+  // `detail` keeps the one given at `begin`). Entries still "intent" at start-up are the steps a
+  // crash interrupted; ids increase and are never reused.
   virtual Result<int64_t> journalBegin(const JournalEntry& entry) = 0;
   virtual Status journalFinish(int64_t id, bool ok, const std::string& detail, TimePoint at) = 0;
   virtual Result<std::vector<JournalEntry>> journalOpen() = 0;
-  // Keeps the newest `keep` finished entries.
+  // Keeps the newest `keep` finished entries; never removes an open intent.
   virtual Status journalTrim(int keep) = 0;
 
   virtual Result<int64_t> appendEvent(const Event& event) = 0;
-  // Events with seq > `since`, oldest first, at most `limit`.
+  // Events with seq > `since`, oldest first, at most `limit` (none when `limit` <= 0).
   virtual Result<std::vector<Event>> events(int64_t since, int limit) = 0;
   // Keeps the newest `keep` events.
   virtual Status eventsTrim(int keep) = 0;
