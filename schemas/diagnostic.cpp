@@ -20,10 +20,7 @@ std::string formatDiagnostics(const Diagnostics& diags) {
     return std::tie(a.file, a.line, a.column) < std::tie(b.file, b.line, b.column);
   });
   std::string out;
-  for (const auto& d : sorted) {
-    if (!out.empty()) out += "\n";
-    out += d.str();
-  }
+  for (const auto& d : sorted) out += d.str() + "\n";  // every line ends, so it prints as it is
   return out;
 }
 

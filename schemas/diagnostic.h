@@ -21,7 +21,7 @@ struct Diagnostic {
 
 using Diagnostics = std::vector<Diagnostic>;
 
-// Sorted by file, line, column; one per line.
+// Sorted by file, line, column; one per line, each ending in '\n'.
 std::string formatDiagnostics(const Diagnostics& diags);
 
 }  // namespace shoal

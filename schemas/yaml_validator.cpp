@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <map>
 #include <tuple>
+#include <vector>
 
 #include "common/duration.h"
 #include "schemas/short_forms.h"
@@ -199,7 +200,14 @@ std::optional<YAML::Mark> unclosedQuote(const YAML::Node& node, const std::strin
 std::optional<YAML::Node> parseYaml(const std::string& text, const std::string& file, Diagnostics& out) {
   YAML::Node doc;
   try {
-    doc = YAML::Load(text);
+    // yaml-cpp's `Load` would drop every document after the first without a word.
+    std::vector<YAML::Node> docs = YAML::LoadAll(text);
+    for (size_t i = 1; i < docs.size(); ++i) {
+      if (docs[i].IsNull()) continue;  // a trailing `---` alone is harmless
+      out.push_back(diagAt(file, locOf(docs[i]), "", "YAML syntax error: a file holds one document; a second starts here"));
+      return std::nullopt;
+    }
+    if (!docs.empty()) doc = docs[0];
   } catch (const YAML::Exception& e) {
     Loc loc = e.mark.is_null() ? Loc{} : Loc{e.mark.line + 1, e.mark.column + 1};
     out.push_back(diagAt(file, loc, "", "YAML syntax error: " + e.msg));

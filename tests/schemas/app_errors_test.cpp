@@ -55,6 +55,11 @@ TEST(AppErrorsTest, YamlSyntaxError) {
             (Errors{"apps/web.yaml:3:9: YAML syntax error: end of sequence flow not found"}));
 }
 
+TEST(AppErrorsTest, SecondDocument) {
+  EXPECT_EQ(appErrors("image: web\n---\nreplicas: 2\n"),
+            (Errors{"apps/web.yaml:3:1: YAML syntax error: a file holds one document; a second starts here"}));
+}
+
 TEST(AppErrorsTest, DuplicateKey) {
   EXPECT_EQ(appErrors("image: web\nreplicas: 1\nreplicas: 2\n"),
             (Errors{"apps/web.yaml:3:1: replicas: duplicate key (first at line 2)"}));

@@ -139,7 +139,7 @@ TEST(SpecRulesTest, EveryErrorOfTheCommitSorted) {
   EXPECT_EQ(formatDiagnostics(loadSpec(r).error()),
             "apps/web.yaml:1:1: image: required (or build)\n"
             "apps/web.yaml:1:11: replicas: expected an integer, got \"x\"\n"
-            "cluster.yaml:1:12: min_nodes: expected an integer, got \"two\"");
+            "cluster.yaml:1:12: min_nodes: expected an integer, got \"two\"\n");
 }
 
 }  // namespace
