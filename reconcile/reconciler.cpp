@@ -84,7 +84,7 @@ bool Reconciler::loadSpecAt(const std::string& commit, Diagnostics* refused, std
   const SpecTree& t = **tree;
   if (auto cluster = t.readFile("cluster.yaml")) files.files["cluster.yaml"] = *cluster;
   for (const std::string& name : t.listFiles("apps")) {
-    bool yaml = name.size() > 5 && (name.ends_with(".yaml") || name.ends_with(".yml"));
+    bool yaml = name.ends_with(".yaml") || name.ends_with(".yml");
     if (!yaml) continue;
     if (auto text = t.readFile("apps/" + name)) files.files["apps/" + name] = *text;
   }
