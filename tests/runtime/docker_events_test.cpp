@@ -1,13 +1,8 @@
-// The event stream of the real daemon, and what a caller sees when the socket is missing or silent.
+// The event stream of the real daemon.
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
-#include <filesystem>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -121,79 +116,6 @@ TEST_F(DockerEventsTest, SeesStartAndDieOfItsLabelAndStopsPromptly) {
   ASSERT_EQ(watch_.wait_for(10s), std::future_status::ready) << "watchEvents ignored the stop";
   auto st = watch_.get();
   EXPECT_TRUE(st) << st.error().str();
-}
-
-TEST(DockerSocketTest, MissingSocketIsUnavailableWithAHint) {
-  std::string path = "/tmp/shoal-no-such-docker-" + std::to_string(getpid()) + ".sock";
-  DockerRuntime::Options opts;
-  opts.socket = path;
-  DockerRuntime rt(opts);
-  auto r = rt.list({});
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
-  EXPECT_TRUE(r.error().retryable);
-  EXPECT_NE(r.error().message.find("docker: cannot connect to " + path), std::string::npos) << r.error().message;
-  EXPECT_NE(r.error().message.find("(is dockerd running?)"), std::string::npos) << r.error().message;
-}
-
-// A unix socket server that accepts connections and never answers them.
-class SilentServer {
- public:
-  SilentServer() : path_("/tmp/shoal-silent-" + std::to_string(getpid()) + ".sock") {
-    std::filesystem::remove(path_);
-    fd_ = socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
-    bound_ = bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && listen(fd_, 16) == 0;
-    thread_ = std::jthread([this](std::stop_token stop) {
-      while (!stop.stop_requested()) {
-        pollfd p{fd_, POLLIN, 0};
-        if (poll(&p, 1, 50) > 0) {
-          int c = accept(fd_, nullptr, nullptr);
-          if (c >= 0) held_.push_back(c);
-        }
-      }
-      for (int c : held_) close(c);
-    });
-  }
-  ~SilentServer() {
-    thread_.request_stop();
-    thread_.join();
-    close(fd_);
-    std::filesystem::remove(path_);
-  }
-  bool bound() const { return bound_; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-  bool bound_ = false;
-  std::vector<int> held_;  // only the server thread touches it
-  std::jthread thread_;
-};
-
-TEST(DockerSocketTest, SilentDaemonTimesOut) {
-  SilentServer server;
-  ASSERT_TRUE(server.bound());
-  DockerRuntime::Options opts;
-  opts.socket = server.path();
-  opts.call_timeout = Duration(300);
-  DockerRuntime rt(opts);
-  auto r = rt.list({});
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, ErrorCode::kTimeout) << r.error().str();
-  EXPECT_TRUE(r.error().retryable);
-  EXPECT_NE(r.error().message.find(server.path()), std::string::npos) << r.error().message;
-}
-
-TEST(DockerSocketTest, ConcurrentCallsShareOneRuntime) {
-  DockerRuntime rt;
-  std::vector<std::future<bool>> calls;
-  for (int i = 0; i < 8; ++i)
-    calls.push_back(std::async(std::launch::async, [&] { return rt.list({{"shoal.test.none", "x"}}).has_value(); }));
-  for (auto& c : calls) EXPECT_TRUE(c.get());
 }
 
 }  // namespace
