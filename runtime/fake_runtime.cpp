@@ -66,11 +66,15 @@ const FakeRuntime::Container* FakeRuntime::find(const std::string& key) const {
   if (key.empty()) return nullptr;
   if (auto it = containers_.find(key); it != containers_.end()) return &it->second;
   const Container* prefix_match = nullptr;
+  int prefix_matches = 0;
   for (const auto& [id, c] : containers_) {
     if (c.info.name == key) return &c;
-    if (id.starts_with(key)) prefix_match = prefix_match ? nullptr : &c;  // ambiguous: none
+    if (id.starts_with(key)) {
+      prefix_match = &c;
+      ++prefix_matches;
+    }
   }
-  return prefix_match;
+  return prefix_matches == 1 ? prefix_match : nullptr;  // an ambiguous prefix names none
 }
 
 void FakeRuntime::emit(const Container& c, const std::string& action) {
