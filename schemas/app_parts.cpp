@@ -81,15 +81,16 @@ std::vector<VolumeSpec> buildVolumes(const Value& volumes) {
 
 namespace {
 
-// `http:` becomes a probe by busybox `wget`, which every image built on busybox has.
+// `http:` becomes a probe by busybox `wget`, which every image built on busybox has. No `-T`:
+// Debian's busybox-static 1.35 wget dies of SIGSEGV with it (exit 139, seen in a container);
+// Docker's own `Timeout` bounds the probe instead.
 void httpProbe(const Value& http, HealthSpec& h) {
   int port = 0;
   std::string path = "/";
   if (auto v = http.field("port")) port = v->integer();
   if (auto v = http.field("path")) path = v->text();
-  long long secs = std::max<long long>(1, (h.timeout.count() + 999) / 1000);
   std::string url = "http://127.0.0.1:" + std::to_string(port) + path;
-  h.cmd = {"wget", "-q", "-T", std::to_string(secs), "-O", "/dev/null", url};
+  h.cmd = {"wget", "-q", "-O", "/dev/null", url};
   h.description = "GET " + url;
 }
 

@@ -64,7 +64,7 @@ TEST(GoodInputTest, HealthHttpBecomesWgetProbe) {
   AppSpec a = loadApp("image: w\nhealth:\n  http: {port: 8080, path: /healthz}\n  timeout: 2500ms\n  interval: 5s\n");
   ASSERT_TRUE(a.health);
   EXPECT_EQ(a.health->cmd,
-            (Strings{"wget", "-q", "-T", "3", "-O", "/dev/null", "http://127.0.0.1:8080/healthz"}));
+            (Strings{"wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/healthz"}));
   EXPECT_EQ(a.health->description, "GET http://127.0.0.1:8080/healthz");
   EXPECT_EQ(a.health->interval, Duration(5000));
   EXPECT_EQ(a.health->timeout, Duration(2500));
@@ -75,7 +75,7 @@ TEST(GoodInputTest, HealthHttpBecomesWgetProbe) {
 
 TEST(GoodInputTest, HealthHttpDefaultPath) {
   AppSpec a = loadApp("image: w\nhealth:\n  http:\n    port: 80\n");
-  EXPECT_EQ(a.health->cmd, (Strings{"wget", "-q", "-T", "2", "-O", "/dev/null", "http://127.0.0.1:80/"}));
+  EXPECT_EQ(a.health->cmd, (Strings{"wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/"}));
   EXPECT_EQ(a.health->description, "GET http://127.0.0.1:80/");
 }
 
