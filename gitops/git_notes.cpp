@@ -110,7 +110,7 @@ Status GitSource::writeNoteLocked(const std::string& commit, const std::string& 
     Status fetched = checkRemoteLocked();
     std::optional<git_oid> remote_notes;
     if (fetched) {
-      auto refs = git::fetchOrigin(repo_.get(), access, {{kNotesRef, kRemoteNotesRef}});
+      auto refs = git::fetchOrigin(origin_.get(), access, {{kNotesRef, kRemoteNotesRef}});
       if (!refs) fetched = std::unexpected(refs.error());
       if (refs && refs->contains(kNotesRef)) remote_notes = refs->at(kNotesRef);
     }
@@ -120,7 +120,7 @@ Status GitSource::writeNoteLocked(const std::string& commit, const std::string& 
     if (fetched && !local_path_.empty()) {
       pushed = git::pushLocal(repo_.get(), local_path_, kNotesRef, *tip, remote_notes, display());
     } else if (fetched) {
-      pushed = git::pushOrigin(repo_.get(), access, std::string(kNotesRef) + ":" + kNotesRef);
+      pushed = git::pushOrigin(origin_.get(), access, std::string(kNotesRef) + ":" + kNotesRef);
     }
     if (pushed) {
       git_reference* ref = nullptr;  // the remote now has our tip; next compose starts from it

@@ -33,7 +33,8 @@ std::string branchList(const git::RemoteRefs& refs) {
 
 }  // namespace
 
-void GitSource::RepoDeleter::operator()(git_repository* repo) const { git_repository_free(repo); }
+void GitSource::Deleter::operator()(git_repository* repo) const { git_repository_free(repo); }
+void GitSource::Deleter::operator()(git_remote* remote) const { git_remote_free(remote); }
 
 GitSource::GitSource(GitSourceOptions options) : options_(std::move(options)) {
   git::initLibgit2();
@@ -59,7 +60,7 @@ Status GitSource::prepareLocked() {
       git_repository_init(&raw_repo, options_.mirror_dir.c_str(), /*is_bare=*/1) != 0) {
     return fail(ErrorCode::kIo, "spec mirror " + options_.mirror_dir + ": cannot open or create: " + git::lastError(), true);
   }
-  std::unique_ptr<git_repository, RepoDeleter> repo(raw_repo);
+  std::unique_ptr<git_repository, Deleter> repo(raw_repo);
   git_remote* raw = nullptr;
   int rc = git_remote_lookup(&raw, repo.get(), "origin");
   git::Ptr<git_remote> remote(raw);
@@ -69,11 +70,15 @@ Status GitSource::prepareLocked() {
   } else if (rc == 0 && url_ != git_remote_url(raw)) {
     logger("gitops")->info("spec mirror {}: origin moves from {} to {}", options_.mirror_dir, git_remote_url(raw), url_);
     rc = git_remote_set_url(repo.get(), "origin", url_.c_str());
+    raw = nullptr;
+    if (rc == 0) rc = git_remote_lookup(&raw, repo.get(), "origin");  // a handle with the new URL
+    remote.reset(raw);
   }
   if (rc != 0) {
     return fail(ErrorCode::kIo, "spec mirror " + options_.mirror_dir + ": setting origin to " + url_ + ": " + git::lastError(), true);
   }
   repo_ = std::move(repo);
+  origin_.reset(remote.release());
   return ok();
 }
 
@@ -91,7 +96,7 @@ Result<std::string> GitSource::poll() {
   if (auto st = prepareLocked(); !st) return std::unexpected(st.error());
   if (auto st = checkRemoteLocked(); !st) return std::unexpected(st.error());
   std::string branch_ref = "refs/heads/" + options_.branch;
-  auto refs = git::fetchOrigin(repo_.get(), {display(), options_.token_file},
+  auto refs = git::fetchOrigin(origin_.get(), {display(), options_.token_file},
                                {{branch_ref, "refs/remotes/origin/" + options_.branch},
                                 {"refs/notes/shoal", "refs/notes/shoal-origin"}});
   if (!refs) return std::unexpected(refs.error());

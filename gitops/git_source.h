@@ -7,6 +7,7 @@
 
 #include "gitops/spec_source.h"
 
+struct git_remote;
 struct git_repository;
 
 namespace shoal {
@@ -52,10 +53,13 @@ class GitSource : public SpecSource {
   std::string url_;         // what libgit2 is given: a local path made absolute, or the URL as is
   std::string local_path_;  // the remote's directory when it is on this machine, else ""
   std::mutex mu_;
-  struct RepoDeleter {
+  struct Deleter {
     void operator()(git_repository* repo) const;
+    void operator()(git_remote* remote) const;
   };
-  std::unique_ptr<git_repository, RepoDeleter> repo_;  // GUARDED_BY(mu_)
+  std::unique_ptr<git_repository, Deleter> repo_;  // GUARDED_BY(mu_)
+  // Looked up once: see remote_ops.h for the leak a lookup per poll would cause.
+  std::unique_ptr<git_remote, Deleter> origin_;    // GUARDED_BY(mu_)
   std::string last_head_;                               // GUARDED_BY(mu_)
 };
 

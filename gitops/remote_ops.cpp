@@ -66,14 +66,6 @@ git_remote_callbacks callbacksFor(CallbackState* state) {
   return cb;
 }
 
-Result<Ptr<git_remote>> lookupOrigin(git_repository* repo, const RemoteAccess& access) {
-  git_remote* raw = nullptr;
-  if (git_remote_lookup(&raw, repo, "origin") != 0) {
-    return fail(ErrorCode::kInternal, access.display + ": mirror has no remote origin: " + lastError());
-  }
-  return Ptr<git_remote>(raw);
-}
-
 // Disconnects on every path out of `fetchOrigin`.
 struct Disconnect {
   git_remote* remote;
@@ -93,18 +85,16 @@ Result<RemoteRefs> listRefs(git_remote* remote, const RemoteAccess& access) {
 
 }  // namespace
 
-Result<RemoteRefs> fetchOrigin(git_repository* repo, const RemoteAccess& access,
+Result<RemoteRefs> fetchOrigin(git_remote* origin, const RemoteAccess& access,
                                const std::vector<std::pair<std::string, std::string>>& wanted) {
   CallbackState state;
   if (auto st = readToken(access, &state); !st) return std::unexpected(st.error());
-  auto remote = lookupOrigin(repo, access);
-  if (!remote) return std::unexpected(remote.error());
   git_remote_callbacks cb = callbacksFor(&state);
-  if (git_remote_connect(remote->get(), GIT_DIRECTION_FETCH, &cb, nullptr, nullptr) != 0) {
+  if (git_remote_connect(origin, GIT_DIRECTION_FETCH, &cb, nullptr, nullptr) != 0) {
     return unavailable(access.display + ": cannot connect: " + lastError());
   }
-  Disconnect disconnect{remote->get()};
-  auto refs = listRefs(remote->get(), access);
+  Disconnect disconnect{origin};
+  auto refs = listRefs(origin, access);
   if (!refs) return refs;
   std::vector<std::string> specs;
   for (const auto& [src, dst] : wanted) {
@@ -119,26 +109,24 @@ Result<RemoteRefs> fetchOrigin(git_repository* repo, const RemoteAccess& access,
   opts.update_fetchhead = 0;
   opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
   opts.prune = GIT_FETCH_NO_PRUNE;
-  if (git_remote_download(remote->get(), &arr, &opts) != 0) {
+  if (git_remote_download(origin, &arr, &opts) != 0) {
     return unavailable(access.display + ": fetch: " + lastError());
   }
-  if (git_remote_update_tips(remote->get(), &cb, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, "shoal: fetch") != 0) {
+  if (git_remote_update_tips(origin, &cb, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, "shoal: fetch") != 0) {
     return fail(ErrorCode::kIo, access.display + ": updating the mirror's refs: " + lastError(), true);
   }
   return refs;
 }
 
-Status pushOrigin(git_repository* repo, const RemoteAccess& access, const std::string& refspec) {
+Status pushOrigin(git_remote* origin, const RemoteAccess& access, const std::string& refspec) {
   CallbackState state;
   if (auto st = readToken(access, &state); !st) return st;
-  auto remote = lookupOrigin(repo, access);
-  if (!remote) return std::unexpected(remote.error());
   std::string spec = refspec;
   char* ptr = spec.data();
   git_strarray arr{&ptr, 1};
   git_push_options opts = GIT_PUSH_OPTIONS_INIT;
   opts.callbacks = callbacksFor(&state);
-  int rc = git_remote_push(remote->get(), &arr, &opts);
+  int rc = git_remote_push(origin, &arr, &opts);
   if (rc == GIT_ENONFASTFORWARD) {
     return fail(ErrorCode::kConflict, access.display + ": push " + refspec + ": not a fast-forward: " + lastError(), true);
   }

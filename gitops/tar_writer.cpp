@@ -19,7 +19,7 @@ void putOctal(char* field, size_t width, unsigned long long value) {
 }
 
 void putString(char* field, size_t width, std::string_view s) {
-  std::memcpy(field, s.data(), std::min(width, s.size()));
+  if (!s.empty()) std::memcpy(field, s.data(), std::min(width, s.size()));  // data() may be null
 }
 
 // One PAX record: "<len> <key>=<value>\n", where <len> counts the whole record, itself included.
