@@ -98,12 +98,11 @@ struct Core {
     return ssl_context;
   }
 
+  // Declared before `ioc`, so they outlive it: destroying `ioc` destroys the handlers still
+  // pending after `stop()`, and with them the last sessions, whose destructors touch these.
   Options options;
   ApiBackend& backend;
-  asio::io_context ioc{1};
-  tcp::acceptor acceptor{ioc};
-  asio::steady_timer accept_retry{ioc};
-  std::thread thread;
+  std::shared_ptr<spdlog::logger> log = logger("api");
   std::atomic<uint16_t> bound_port{0};
   std::atomic<int> open{0};
   std::list<Session*> sessions;  // accept order; touched on the I/O thread only
@@ -112,6 +111,11 @@ struct Core {
   // keep the context they were made with.
   std::shared_ptr<ssl::context> ssl_context;  // GUARDED_BY(context_mu)
   bool started = false;
+
+  asio::io_context ioc{1};
+  tcp::acceptor acceptor{ioc};
+  asio::steady_timer accept_retry{ioc};
+  std::thread thread;
 };
 
 // One connection. Owned by the handlers of its pending asynchronous operation (the usual Asio
@@ -152,7 +156,18 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   void onHandshake(ErrorCodeB ec) {
     if (ec) {
-      logger("api")->debug("handshake refused: {}", ec.message());
+      // A TLS error (unknown CA, no certificate) is someone trying and failing: worth an info
+      // line. Silence, resets and timeouts are scanners and health checks: debug.
+      bool tls = ec.category() == asio::error::get_ssl_category();
+      ErrorCodeB ignored;
+      auto from = beast::get_lowest_layer(stream_).socket().remote_endpoint(ignored);
+      std::string why = ec.message();
+      long verify = SSL_get_verify_result(stream_.native_handle());
+      if (tls && verify != X509_V_OK)
+        why += std::string(": ") + X509_verify_cert_error_string(verify);
+      server_.log->log(tls ? spdlog::level::info : spdlog::level::debug,
+                       "refused a connection from {}:{} during the TLS handshake: {}",
+                       from.address().to_string(), from.port(), why);
       return;  // the socket closes with the session
     }
     handshaken_ = true;
@@ -175,8 +190,8 @@ class Session : public std::enable_shared_from_this<Session> {
     const auto& req = parser_->get();
     ApiResponse r = routeRequest({std::string(req.method_string()), std::string(req.target())},
                                  server_.backend);
-    logger("api")->debug("{} {} {} -> {}", peer_, std::string(req.method_string()),
-                         std::string(req.target()), r.status);
+    server_.log->debug("{} {} {} -> {}", peer_, std::string(req.method_string()),
+                       std::string(req.target()), r.status);
     respond(std::move(r), req.keep_alive());
   }
   void respond(ApiResponse r, bool keep_alive) {
@@ -234,7 +249,7 @@ void Core::onAccept(ErrorCodeB ec, tcp::socket socket) {
   if (ec == asio::error::operation_aborted) return;  // stopping
   if (ec) {
     // Out of file descriptors, most likely: wait a little instead of spinning on the error.
-    logger("api")->warn("accept on port {}: {}", bound_port.load(), ec.message());
+    log->warn("accept on port {}: {}", bound_port.load(), ec.message());
     accept_retry.expires_after(std::chrono::milliseconds(100));
     accept_retry.async_wait([this](ErrorCodeB e) {
       if (!e) accept();
@@ -246,8 +261,8 @@ void Core::onAccept(ErrorCodeB ec, tcp::socket socket) {
   if (makeRoom()) {
     std::make_shared<Session>(std::move(socket), context(), *this)->run();
   } else {
-    logger("api")->warn("refused a connection: {} connections open, all past their handshake",
-                        sessions.size());
+    log->warn("refused a connection: {} connections open, all past their handshake",
+              sessions.size());
   }
   accept();
 }
