@@ -86,7 +86,8 @@ TestCert makeTestLeaf(const std::string& dir, const std::string& stem, const std
   return {dir + "/" + stem + ".crt", dir + "/" + stem + ".key"};
 }
 
-std::string verifyCert(const std::string& cert_file, const std::string& ca_file, TimePoint at) {
+std::string verifyCert(const std::string& cert_file, const std::string& ca_file, TimePoint at,
+                       int purpose) {
   auto certs = pki::loadCerts(cert_file, "certificate");
   auto cas = pki::loadCerts(ca_file, "CA");
   if (!certs || !cas) return "cannot load";
@@ -95,7 +96,7 @@ std::string verifyCert(const std::string& cert_file, const std::string& ca_file,
   X509_STORE_CTX* ctx = X509_STORE_CTX_new();
   X509_STORE_CTX_init(ctx, store, certs->front().get(), nullptr);
   X509_STORE_CTX_set_time(ctx, 0, static_cast<time_t>(toUnixMs(at) / 1000));
-  X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER);
+  X509_STORE_CTX_set_purpose(ctx, purpose);
   std::string out;
   if (X509_verify_cert(ctx) != 1)
     out = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));

@@ -2,6 +2,8 @@
 // dir, plus a temp dir that removes itself. Used by tests/cluster and tests/api.
 #pragma once
 
+#include <openssl/x509v3.h>
+
 #include <string>
 
 #include "cluster/pki.h"
@@ -35,7 +37,9 @@ TestCert makeTestCa(const std::string& dir, const std::string& stem, const std::
 TestCert makeTestLeaf(const std::string& dir, const std::string& stem, const std::string& cn,
                       const TestCert& ca, const std::string& eku, TimePoint now);
 
-// Verifies `cert_file`'s first certificate against `ca_file` at time `at`; "" or the reason.
-std::string verifyCert(const std::string& cert_file, const std::string& ca_file, TimePoint at);
+// Verifies `cert_file`'s first certificate against `ca_file` at time `at` for `purpose`
+// (X509_PURPOSE_SSL_SERVER, X509_PURPOSE_SSL_CLIENT); "" or the reason.
+std::string verifyCert(const std::string& cert_file, const std::string& ca_file, TimePoint at,
+                       int purpose = X509_PURPOSE_SSL_SERVER);
 
 }  // namespace shoal::testing
