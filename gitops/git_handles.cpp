@@ -25,6 +25,15 @@ bool parseOid(const std::string& hex, git_oid* out) {
   return hex.size() == GIT_OID_HEXSZ && git_oid_fromstr(out, hex.c_str()) == 0;
 }
 
+Result<std::string> readBlob(git_repository* repo, const git_oid* id) {
+  git_blob* raw = nullptr;
+  if (git_blob_lookup(&raw, repo, id) != 0) {
+    return fail(ErrorCode::kIo, "blob " + oidHex(*id) + ": " + lastError());
+  }
+  Ptr<git_blob> blob(raw);
+  return std::string(static_cast<const char*>(git_blob_rawcontent(raw)), git_blob_rawsize(raw));
+}
+
 Result<Ptr<git_repository>> openRepo(const std::string& path) {
   initLibgit2();
   git_repository* raw = nullptr;

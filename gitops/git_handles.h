@@ -42,6 +42,9 @@ std::string oidHex(const git_oid& oid);
 // Parses 40 hex; false if `hex` is not an object id.
 bool parseOid(const std::string& hex, git_oid* out);
 
+// The bytes of blob `id`.
+Result<std::string> readBlob(git_repository* repo, const git_oid* id);
+
 // Opens the bare (or normal) repository at `path`.
 Result<Ptr<git_repository>> openRepo(const std::string& path);
 

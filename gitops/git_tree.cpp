@@ -47,15 +47,6 @@ bool isRegular(git_filemode_t mode) {
   return mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE;
 }
 
-Result<std::string> blobContent(git_repository* repo, const git_oid* id) {
-  git_blob* raw = nullptr;
-  if (git_blob_lookup(&raw, repo, id) != 0) {
-    return fail(ErrorCode::kIo, "blob " + git::oidHex(*id) + ": " + git::lastError());
-  }
-  git::Ptr<git_blob> blob(raw);
-  return std::string(static_cast<const char*>(git_blob_rawcontent(raw)), git_blob_rawsize(raw));
-}
-
 }  // namespace
 
 GitTree::GitTree(std::string repo_path, std::string commit, std::unique_ptr<Handle> first)
@@ -125,7 +116,7 @@ std::optional<std::string> GitTree::readFile(const std::string& path) const {
   return withHandle<std::optional<std::string>>(std::nullopt, [&](Handle& h) -> std::optional<std::string> {
     auto entry = entryAt(h.root.get(), clean(path));
     if (!entry || !isRegular(git_tree_entry_filemode(entry.get()))) return std::nullopt;
-    auto content = blobContent(h.repo.get(), git_tree_entry_id(entry.get()));
+    auto content = git::readBlob(h.repo.get(), git_tree_entry_id(entry.get()));
     if (!content) return std::nullopt;
     return std::move(*content);
   });

@@ -16,15 +16,6 @@ struct Walk {
   std::optional<Error> error;
 };
 
-Result<std::string> blobOf(git_repository* repo, const git_oid* id) {
-  git_blob* raw = nullptr;
-  if (git_blob_lookup(&raw, repo, id) != 0) {
-    return fail(ErrorCode::kIo, "blob " + oidHex(*id) + ": " + lastError());
-  }
-  Ptr<git_blob> blob(raw);
-  return std::string(static_cast<const char*>(git_blob_rawcontent(raw)), git_blob_rawsize(raw));
-}
-
 // `root` is the entry's parent path relative to the walked tree, with a trailing '/' (or "").
 int visit(const char* root, const git_tree_entry* entry, void* payload) {
   auto* walk = static_cast<Walk*>(payload);
@@ -39,7 +30,7 @@ int visit(const char* root, const git_tree_entry* entry, void* payload) {
                            *walk->where, path);
     return 0;
   }
-  auto content = blobOf(walk->repo, git_tree_entry_id(entry));
+  auto content = readBlob(walk->repo, git_tree_entry_id(entry));
   if (!content) {
     walk->error = content.error();
     walk->error->message = *walk->where + ": " + path + ": " + walk->error->message;
