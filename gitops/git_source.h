@@ -12,13 +12,15 @@ struct git_repository;
 
 namespace shoal {
 
+// The `{}` initializers let callers use designated initializers (`{.remote = r, .mirror_dir = d}`)
+// without -Wmissing-field-initializers.
 struct GitSourceOptions {
-  std::string remote;       // a plain path, file://..., https://... (git:// works too)
+  std::string remote{};      // a plain path, file://..., https://... (git:// works too)
   std::string branch = "main";
-  std::string mirror_dir;   // the node passes <data_dir>/spec.git; a bare repo made on first use
-  std::string token_file;   // https: read before every fetch and push (rotation needs no restart)
-  std::string ca_file;      // https: extra CA bundle; process-wide in libgit2 (set at construction)
-  bool write_notes = true;  // false: `writeNote` does nothing and returns ok
+  std::string mirror_dir{};  // the node passes <data_dir>/spec.git; a bare repo made on first use
+  std::string token_file{};  // https: read before every fetch and push (rotation needs no restart)
+  std::string ca_file{};     // https: extra CA bundle; process-wide in libgit2 (set at construction)
+  bool write_notes = true;   // false: `writeNote` does nothing and returns ok
 };
 
 // `poll`, `writeNote` and `open` may be called from different threads: the mirror's handle is

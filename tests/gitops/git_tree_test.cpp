@@ -22,10 +22,7 @@ class GitTreeTest : public test::GitFixture {
  protected:
   // Polls the remote into the mirror and opens `commit` there.
   SpecTreePtr openAt(const std::string& commit) {
-    GitSourceOptions options;
-    options.remote = remote_.string();
-    options.mirror_dir = mirror_.string();
-    GitSource source(options);
+    GitSource source({.remote = remote_.string(), .mirror_dir = mirror_.string()});
     EXPECT_TRUE(source.poll());
     auto tree = source.open(commit);
     EXPECT_TRUE(tree) << tree.error().str();
