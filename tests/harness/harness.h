@@ -78,6 +78,7 @@ class NodeProcess {
   void kill9();
   bool running();
   int apiPort() const { return options_.api_port; }
+  pid_t pid() const { return pid_; }
   std::string log() const;
   const std::string& nodeYaml() const { return node_yaml_; }
 
