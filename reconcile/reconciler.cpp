@@ -278,6 +278,12 @@ void Reconciler::recordOutcome(const std::string& outcome, const std::string& de
 TimePoint Reconciler::tick() {
   TimePoint now = clock_.now();
   woken_ = false;
+  // The event log and the journal would grow forever: keep the newest, every 1000 ticks.
+  if (++ticks_since_trim_ >= 1000) {
+    ticks_since_trim_ = 0;
+    (void)store_.eventsTrim(options_.keep_events);
+    (void)store_.journalTrim(options_.keep_journal);
+  }
   if (now >= next_poll_) poll(now);
   if (!spec_) {
     std::lock_guard lock(mu_);

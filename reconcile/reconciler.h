@@ -33,6 +33,8 @@ struct ReconcilerOptions {
   Duration rollout_check{500};  // how soon to look again while something is changing
   Duration stop_grace{10000};
   bool write_notes = true;
+  int keep_events = 10000;   // the store keeps this many events (newest)
+  int keep_journal = 1000;   // and this many finished journal entries
 };
 
 class Reconciler {
@@ -81,6 +83,7 @@ class Reconciler {
   std::string note_;                              // its note so far (one line per outcome)
   TimePoint next_poll_{};
   int poll_failures_ = 0;
+  int64_t ticks_since_trim_ = 0;
   std::atomic<bool> woken_{true};
 
   mutable std::mutex mu_;
