@@ -1,8 +1,6 @@
 #include "builder/docker_builder.h"
 
-#include <cinttypes>
-#include <cstdio>
-
+#include "common/hash.h"
 #include "common/log.h"
 
 namespace shoal {
@@ -12,14 +10,7 @@ std::string buildTag(const AppSpec& app, const std::string& context_tree_id) {
   if (app.build && (app.build->dockerfile != "Dockerfile" || !app.build->args.empty())) {
     std::string key = app.build->dockerfile;
     for (const auto& [k, v] : app.build->args) key += "\n" + k + "=" + v;
-    uint64_t h = 14695981039346656037ULL;
-    for (unsigned char ch : key) {
-      h ^= ch;
-      h *= 1099511628211ULL;
-    }
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016" PRIx64, h);
-    tag += std::string("-") + std::string(buf).substr(0, 8);
+    tag += "-" + stableHash(key).substr(0, 8);
   }
   return tag;
 }

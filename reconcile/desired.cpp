@@ -1,11 +1,11 @@
 #include "reconcile/desired.h"
 
-#include <cinttypes>
-#include <cstdio>
 #include <functional>
 #include <set>
 
 #include <nlohmann/json.hpp>
+
+#include "common/hash.h"
 
 namespace shoal {
 
@@ -129,15 +129,7 @@ std::string specHash(const ContainerConfig& config) {
   // Neither the commit nor the hash itself is part of what makes two containers different.
   j["labels"].erase(kLabelCommit);
   j["labels"].erase(kLabelSpec);
-  std::string canonical = j.dump();  // nlohmann's default object keeps keys sorted: stable text
-  uint64_t h = 14695981039346656037ULL;  // FNV-1a, 64 bit: stable across builds, unlike std::hash
-  for (unsigned char ch : canonical) {
-    h ^= ch;
-    h *= 1099511628211ULL;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016" PRIx64, h);
-  return buf;
+  return stableHash(j.dump());  // nlohmann's default object keeps keys sorted: stable text
 }
 
 std::string desiredAppToJson(const DesiredApp& app) {
