@@ -67,7 +67,7 @@ Result<std::unique_ptr<NodeContext>> buildNode(const NodeConfig& config) {
   ro.write_notes = config.spec.write_notes;
   ctx->reconciler = std::make_unique<Reconciler>(*ctx->source, *ctx->runtime, *ctx->builder, *ctx->store,
                                                  *ctx->cluster, *ctx->clock, ro);
-  ctx->backend = std::make_unique<NodeBackend>(*ctx->store, *ctx->runtime, "", ctx->identity.node_id);
+  ctx->backend = std::make_unique<NodeBackend>(*ctx->store, *ctx->runtime, ctx->identity.node_id);
 
   HttpsServer::Options api;
   api.address = config.api.listen;
@@ -108,8 +108,8 @@ void NodeRunner::stop() {
     std::lock_guard lock(mu_);
     if (stopping_) return;
     stopping_ = true;
+    cv_.notify_all();
   }
-  cv_.notify_all();
   if (events_thread_.joinable()) {
     events_thread_.request_stop();
     events_thread_.join();
@@ -144,14 +144,16 @@ void NodeRunner::watchDocker(std::stop_token stop) {
           log->debug("docker event {} {}", e.action, e.id.substr(0, 12));
           failures = 0;
           ctx_.reconciler->wake();
+          // Under the lock: a wake between the loop's check and its wait would otherwise be lost.
+          std::lock_guard lock(mu_);
           cv_.notify_all();
         },
         stop);
     if (stop.stop_requested()) return;
     if (!st) log->warn("docker event stream broke: {}; reconnecting", st.error().message);
     ctx_.reconciler->wake();  // whatever happened while the stream was down: look now
-    cv_.notify_all();
     std::unique_lock lock(mu_);
+    cv_.notify_all();
     cv_.wait_for(lock, std::chrono::milliseconds(std::min(200 << std::min(++failures, 5), 5000)),
                  [&] { return stopping_; });
   }

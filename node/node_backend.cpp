@@ -5,14 +5,13 @@
 
 namespace shoal {
 
-NodeBackend::NodeBackend(StateStore& store, ContainerRuntime& runtime, std::string cluster_label, std::string node_id)
-    : store_(store), runtime_(runtime), node_id_(std::move(node_id)), cluster_(std::move(cluster_label)) {}
+NodeBackend::NodeBackend(StateStore& store, ContainerRuntime& runtime, std::string node_id)
+    : store_(store), runtime_(runtime), node_id_(std::move(node_id)) {}
 
 void NodeBackend::publish(const Report& report) {
   auto snap = std::make_shared<Snapshot>(Snapshot{statusJson(report), appsJson(report), metricsText(report)});
   std::lock_guard lock(mu_);
   snapshot_ = std::move(snap);
-  if (!report.cluster.empty()) cluster_ = report.cluster;
 }
 
 std::shared_ptr<const Snapshot> NodeBackend::snapshot() const {
@@ -27,12 +26,7 @@ Result<std::string> NodeBackend::eventsJson(int64_t since, int limit) {
 }
 
 Result<std::string> NodeBackend::appLogs(const std::string& app, int tail) {
-  std::string cluster;
-  {
-    std::lock_guard lock(mu_);
-    cluster = cluster_;
-  }
-  auto containers = runtime_.list({{kLabelCluster, cluster}, {kLabelNode, node_id_}, {kLabelApp, app}});
+  auto containers = runtime_.list({{kLabelNode, node_id_}, {kLabelApp, app}});
   if (!containers) return std::unexpected(containers.error());
   if (containers->empty()) return fail(ErrorCode::kNotFound, "no app \"" + app + "\" runs on this node");
   std::string out;

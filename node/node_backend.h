@@ -14,7 +14,7 @@ namespace shoal {
 
 class NodeBackend : public ApiBackend {
  public:
-  NodeBackend(StateStore& store, ContainerRuntime& runtime, std::string cluster_label, std::string node_id);
+  NodeBackend(StateStore& store, ContainerRuntime& runtime, std::string node_id);
 
   // Called by the loop thread after each tick.
   void publish(const Report& report);
@@ -29,7 +29,6 @@ class NodeBackend : public ApiBackend {
   std::string node_id_;
   mutable std::mutex mu_;
   std::shared_ptr<const Snapshot> snapshot_;  // GUARDED_BY(mu_)
-  std::string cluster_;                       // GUARDED_BY(mu_)
 };
 
 }  // namespace shoal

@@ -63,8 +63,11 @@ ReplicaPhase replicaPhase(const ContainerInfo& c, Duration health_deadline, Time
     case Health::kHealthy: return ReplicaPhase::kReady;
     case Health::kUnhealthy: return ReplicaPhase::kFailing;
     case Health::kStarting: {
-      TimePoint since = c.started > c.created ? c.started : c.created;
-      return now - since > health_deadline ? ReplicaPhase::kFailing : ReplicaPhase::kStarting;
+      // Docker's list doesn't say when a container started; the reconciler inspects starting ones.
+      // Unknown means not failing yet: judging by the creation time would fail a version whose
+      // containers were merely restarted (daemon restart, restart policy).
+      if (c.started == TimePoint{}) return ReplicaPhase::kStarting;
+      return now - c.started > health_deadline ? ReplicaPhase::kFailing : ReplicaPhase::kStarting;
     }
   }
   return ReplicaPhase::kStarting;
@@ -140,9 +143,13 @@ void rollApp(const DesiredApp& app, const std::string& node_id, const std::vecto
   // A new version that fails its check is rolled back as a whole, before anything else happens.
   bool can_roll_back = !app.good_hash.empty() && app.good_hash != app.hash;
   for (const Replica& r : cur) {
-    if (r.phase != ReplicaPhase::kFailing) continue;
+    // 143 is our own SIGTERM (below_min: stop), not a crash.
+    bool crashed = r.phase == ReplicaPhase::kStopped && r.info->exit_code != 0 && r.info->exit_code != 143 &&
+                   app.good_hash != app.hash;
+    if (r.phase != ReplicaPhase::kFailing && !crashed) continue;
     view.phase = AppPhase::kFailing;
-    std::string why = r.info->health == Health::kUnhealthy
+    std::string why = crashed ? r.info->name + " exited with code " + std::to_string(r.info->exit_code)
+                      : r.info->health == Health::kUnhealthy
                           ? "health check `" + app.health_description + "` failed on " + r.info->name
                           : r.info->name + " not ready within " + std::to_string(app.health_deadline.count() / 1000) +
                                 "s (state " + containerStateName(r.info->state) + ", health " + healthName(r.info->health) + ")";
@@ -164,14 +171,25 @@ void rollApp(const DesiredApp& app, const std::string& node_id, const std::vecto
     if (r.phase == ReplicaPhase::kReady) ++old_ready;
   view.ready = cur_ready;
 
-  // Removals first: old replicas that serve nothing go at once; ready old ones only while enough
-  // replicas stay ready (n - max_unavailable); surplus replicas of the new version go too.
+  // Removals first. Old replicas that can't serve (failing, stopped, never started) go at once;
+  // ready ones only while enough replicas stay ready (n - max_unavailable); starting or paused
+  // ones may still serve (after a daemon restart, or when apps resume), so they stay until the
+  // new version is fully ready. Surplus replicas of the new version go too.
   int removed = 0;
   int allowed = std::max(0, cur_ready + old_ready - (n - app.update.max_unavailable));
   for (const Replica& r : old) {
-    if (r.phase == ReplicaPhase::kReady) {
-      if (allowed == 0) continue;
-      --allowed;
+    bool go = false;
+    switch (r.phase) {
+      case ReplicaPhase::kFailing:
+      case ReplicaPhase::kStopped:
+      case ReplicaPhase::kCreated: go = true; break;
+      case ReplicaPhase::kReady: go = allowed > 0; allowed -= go ? 1 : 0; break;
+      case ReplicaPhase::kStarting:
+      case ReplicaPhase::kPaused: go = cur_ready >= n; break;
+    }
+    if (!go) {
+      if (r.phase == ReplicaPhase::kPaused) plan.steps.push_back(stepFor(StepKind::kUnpause, app, *r.info, "apps run again"));
+      continue;
     }
     plan.steps.push_back(stepFor(StepKind::kRemove, app, *r.info, "replaced by version " + app.hash.substr(0, 8)));
     ++removed;

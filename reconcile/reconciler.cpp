@@ -64,44 +64,57 @@ Status Reconciler::start() {
   if (*applied) {
     std::string error;
     Diagnostics diags;
-    if (loadSpecAt(**applied, &diags, &error)) {
+    if (loadSpecAt(**applied, &diags, &error) == Load::kLoaded) {
       logger("reconcile")->info("resuming with commit {} (the last applied)", applied_commit_.substr(0, 12));
+      // The commit's outcome and note so far: a rolled-back commit stays rolled back.
+      if (auto known = store_.commitOutcome(applied_commit_); known && *known) {
+        last_outcome_ = (*known)->outcome;
+        note_ = (*known)->detail;
+      }
     } else {
-      // The mirror lost it (data dir partly wiped): the first poll fetches and evaluates again.
+      // The mirror lost it (data dir partly wiped): each poll tries it again after fetching.
+      applied_commit_ = **applied;
       logger("reconcile")->warn("cannot reload the last applied commit {}: {}", (*applied)->substr(0, 12), error);
     }
   }
   return ok();
 }
 
-bool Reconciler::loadSpecAt(const std::string& commit, Diagnostics* refused, std::string* error) {
+Reconciler::Load Reconciler::loadSpecAt(const std::string& commit, Diagnostics* refused, std::string* error) {
   auto tree = source_.open(commit);
   if (!tree) {
     *error = tree.error().message;
-    return false;
+    return Load::kUnreadable;
   }
   SpecFiles files;
   const SpecTree& t = **tree;
-  if (auto cluster = t.readFile("cluster.yaml")) files.files["cluster.yaml"] = *cluster;
+  // A file the tree lists but can't read is an I/O problem, not a missing file: reading on would
+  // make a spec without it, and its app would be pruned.
+  auto read = [&](const std::string& path) -> bool {
+    auto text = t.readFile(path);
+    if (text) files.files[path] = *text;
+    else if (t.isFile(path)) *error = "cannot read " + path + " at commit " + commit.substr(0, 12);
+    return text.has_value() || !t.isFile(path);
+  };
+  if (!read("cluster.yaml")) return Load::kUnreadable;
   for (const std::string& name : t.listFiles("apps")) {
     bool yaml = name.ends_with(".yaml") || name.ends_with(".yml");
-    if (!yaml) continue;
-    if (auto text = t.readFile("apps/" + name)) files.files["apps/" + name] = *text;
+    if (yaml && !read("apps/" + name)) return Load::kUnreadable;
   }
   files.has_dir = [&t](const std::string& d) { return t.isDir(d); };
   files.has_file = [&t](const std::string& f) { return t.isFile(f); };
   auto spec = loadSpec(files);
   if (!spec) {
     *refused = spec.error();
-    return false;
+    return Load::kRefused;
   }
   spec_ = std::move(*spec);
   tree_ = std::move(*tree);
   applied_commit_ = commit;
   images_.clear();
   build_errors_.clear();
-  images_resolved_ = false;
-  return true;
+  image_retry_.clear();
+  return Load::kLoaded;
 }
 
 void Reconciler::poll(TimePoint now) {
@@ -135,6 +148,13 @@ void Reconciler::poll(TimePoint now) {
     report_.source_error.clear();
     report_.head = *head;
   }
+  if (!spec_ && !applied_commit_.empty()) {
+    // The mirror lacked the applied commit at start-up; after this fetch it may have it again.
+    std::string error;
+    Diagnostics diags;
+    if (loadSpecAt(applied_commit_, &diags, &error) == Load::kLoaded)
+      logger("reconcile")->info("reloaded the applied commit {}", applied_commit_.substr(0, 12));
+  }
   if (*head != applied_commit_) evaluate(*head);
 }
 
@@ -152,7 +172,13 @@ void Reconciler::evaluate(const std::string& commit) {
   Diagnostics diags;
   std::string error;
   std::string previous = applied_commit_;
-  if (loadSpecAt(commit, &diags, &error)) {
+  Load load = loadSpecAt(commit, &diags, &error);
+  if (load == Load::kUnreadable) {
+    event("error", "spec.unreadable", "", "commit " + commit.substr(0, 12) + " could not be read (" + error +
+                                              "); trying again at the next poll");
+    return;
+  }
+  if (load == Load::kLoaded) {
     (void)store_.setMeta("applied_commit", commit);
     (void)store_.setMeta("refused_commit", "");
     (void)store_.setMeta("refused_errors", "");
@@ -170,7 +196,6 @@ void Reconciler::evaluate(const std::string& commit) {
     return;
   }
   std::vector<std::string> lines;
-  if (!error.empty()) lines.push_back(error);
   for (const Diagnostic& d : diags) lines.push_back(d.str());
   std::string joined;
   for (const std::string& l : lines) joined += l + "\n";
@@ -195,22 +220,33 @@ void Reconciler::evaluate(const std::string& commit) {
 }
 
 void Reconciler::resolveImages() {
-  if (images_resolved_ || !spec_) return;
-  images_resolved_ = true;
+  if (!spec_) return;
   int built_before = builder_.buildsStarted();
+  bool new_failure = false;
   for (const AppSpec& app : spec_->apps) {
+    // Resolved, or failed for good at this commit (a build error): nothing to do until a new commit.
+    if (images_.count(app.name) || build_errors_.count(app.name)) continue;
     auto image = builder_.imageFor(app, *tree_);
     if (image) {
       images_[app.name] = *image;
+      image_retry_.erase(app.name);
       continue;
     }
-    if (image.error().retryable) images_resolved_ = false;  // Docker down: try again next tick
-    build_errors_[app.name] = image.error().message;
+    std::string msg = image.error().message;
+    if (image.error().retryable) {
+      // Docker slow or down: hold the app as it is and try again next tick.
+      if (image_retry_[app.name] != msg) event("warn", "image.retry", app.name, msg + "; trying again");
+      image_retry_[app.name] = msg;
+      continue;
+    }
+    image_retry_.erase(app.name);
+    build_errors_[app.name] = msg;
+    new_failure = true;
     event("error", app.build ? "build.failed" : "image.missing", app.name,
-          image.error().message + "; the app keeps its last good version");
+          msg + "; the app keeps its last good version");
   }
   if (builder_.buildsStarted() > built_before && build_errors_.empty()) recordOutcome("built", "");
-  if (!build_errors_.empty()) {
+  if (new_failure) {
     std::string detail;
     for (const auto& [app, err] : build_errors_) detail += app + ": " + err + "\n";
     recordOutcome("build_failed", detail);
@@ -233,12 +269,17 @@ Desired Reconciler::desired() {
         good->rolled_back = true;
         good->good_hash = rec.good_hash;
         good->failed_hash = rec.failed_hash;
+        // The last good *version*, at the scale and update policy the spec asks for now.
+        good->replicas = app->replicas;
+        good->update = app->update;
+        good->depends_on = app->depends_on;
       }
     }
     auto image = images_.find(app->name);
     if (image == images_.end()) {
-      if (good) d.apps.push_back(*good);
-      else d.held.push_back(app->name);
+      // Unknown for now (Docker didn't answer): leave the app exactly as it is.
+      if (image_retry_.count(app->name) || !good) d.held.push_back(app->name);
+      else d.apps.push_back(*good);
       continue;
     }
     DesiredApp want;
@@ -254,7 +295,7 @@ Desired Reconciler::desired() {
       want.health_description = app->health->description;
     }
     want.commit = applied_commit_;
-    want.good_hash = rec.good_hash;
+    want.good_hash = good ? rec.good_hash : "";  // nothing to roll back to without a usable record
     want.failed_hash = rec.failed_hash;
     // A version that already failed is not tried again; its last good version stands in.
     if (want.hash == rec.failed_hash && good) d.apps.push_back(*good);
@@ -267,12 +308,53 @@ void Reconciler::recordOutcome(const std::string& outcome, const std::string& de
   if (outcome == last_outcome_ || applied_commit_.empty()) return;
   last_outcome_ = outcome;
   note_ += formatTime(clock_.now()) + " " + outcome + (detail.empty() ? "" : ": " + detail) + "\n";
-  (void)store_.setCommitOutcome(applied_commit_, CommitOutcome{outcome, detail, clock_.now()});
+  // The detail is the note's history, so a restarted node continues it instead of starting over.
+  (void)store_.setCommitOutcome(applied_commit_, CommitOutcome{outcome, note_, clock_.now()});
   if (!options_.write_notes) return;
   std::string text = "shoal: " + outcome + " (node " + options_.node_name + ", " + cluster_.nodeId().substr(0, 12) +
                      ")\n\n" + note_;
   auto st = source_.writeNote(applied_commit_, text);
   if (!st) logger("gitops")->warn("note for {} not written: {}", applied_commit_.substr(0, 12), st.error().message);
+}
+
+Result<std::vector<ContainerInfo>> Reconciler::observe() {
+  // By node only: containers of an earlier cluster name are this node's too, and get replaced.
+  auto observed = runtime_.list({{kLabelNode, cluster_.nodeId()}});
+  if (!observed) return observed;
+  for (ContainerInfo& c : *observed) {
+    // `list` lacks start times and exit codes; the plan needs them for containers still starting
+    // (the health deadline) and for exited ones (a crash of a new version).
+    bool starting = c.state == ContainerState::kRunning && c.health == Health::kStarting;
+    bool down = c.state == ContainerState::kExited || c.state == ContainerState::kRestarting;
+    if (!starting && !down) continue;
+    if (auto full = runtime_.inspect(c.id)) {
+      c.started = full->started;
+      c.exit_code = full->exit_code;
+    }
+  }
+  return observed;
+}
+
+void Reconciler::afterApply(const Plan& plan, const ApplyResult& result,
+                            const std::vector<ContainerInfo>& observed) {
+  // An image that vanished (`docker image prune`) is looked up (and rebuilt) again.
+  if (result.failed > 0) {
+    for (const Step& s : plan.steps) {
+      if (s.kind == StepKind::kCreate) images_.erase(s.app);
+    }
+  }
+  // Apps pruned to the last container are forgotten, so one added again later starts afresh.
+  auto records = store_.apps();
+  if (!records || !spec_) return;
+  std::set<std::string> in_spec, present;
+  for (const AppSpec& a : spec_->apps) in_spec.insert(a.name);
+  for (const ContainerInfo& c : observed) {
+    auto app = c.labels.find(kLabelApp);
+    if (app != c.labels.end()) present.insert(app->second);
+  }
+  for (const auto& [name, rec] : *records) {
+    if (!in_spec.count(name) && !present.count(name)) (void)store_.deleteApp(name);
+  }
 }
 
 TimePoint Reconciler::tick() {
@@ -293,7 +375,7 @@ TimePoint Reconciler::tick() {
   }
   resolveImages();
   Desired want = desired();
-  auto observed = runtime_.list({{kLabelCluster, want.cluster}, {kLabelNode, want.node_id}});
+  auto observed = observe();
   if (!observed) {
     event("error", "runtime.unavailable", "", observed.error().message);
     return std::min(next_poll_, now + options_.rollout_check * 4);
@@ -302,11 +384,20 @@ TimePoint Reconciler::tick() {
   Plan plan = diff(want, *observed, now);
   double plan_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   ApplyResult applied = applier_.apply(plan, want);
+  afterApply(plan, applied, *observed);
   bool rolled_back = false;
-  for (const Step& s : plan.steps) rolled_back |= s.kind == StepKind::kMarkFailed;
-  if (rolled_back) recordOutcome("rolled_back", plan.apps.empty() ? "" : "see events");
-  else if (!plan.steps.empty() && last_outcome_ != "rolled_back" && last_outcome_ != "build_failed") recordOutcome("deployed", "");
-  if (plan.converged() && last_outcome_ != "rolled_back" && last_outcome_ != "build_failed") recordOutcome("healthy", "");
+  std::string why;
+  for (const Step& s : plan.steps) {
+    if (s.kind != StepKind::kMarkFailed) continue;
+    rolled_back = true;
+    why += s.app + ": " + s.reason + "; ";
+  }
+  // The commit's story: accepted -> (built) -> deployed -> healthy, or rolled_back / build_failed.
+  // Repairs after it is healthy (drift) don't rewrite it.
+  bool open = last_outcome_.empty() || last_outcome_ == "accepted" || last_outcome_ == "built";
+  if (rolled_back) recordOutcome("rolled_back", why);
+  else if (!plan.steps.empty() && open) recordOutcome("deployed", "");
+  if (plan.converged() && (open || last_outcome_ == "deployed")) recordOutcome("healthy", "");
   {
     std::lock_guard lock(mu_);
     report_.steps_done += applied.done;
@@ -317,7 +408,7 @@ TimePoint Reconciler::tick() {
   }
   // Show what Docker shows after the steps, not before.
   if (!plan.steps.empty()) {
-    if (auto after = runtime_.list({{kLabelCluster, want.cluster}, {kLabelNode, want.node_id}})) observed = std::move(after);
+    if (auto after = observe()) observed = std::move(after);
     plan.apps = diff(want, *observed, clock_.now()).apps;
   }
   publish(want, plan, *observed);

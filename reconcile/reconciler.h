@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "builder/image_builder.h"
@@ -55,11 +56,18 @@ class Reconciler {
   void event(const std::string& level, const std::string& kind, const std::string& app, const std::string& message);
 
  private:
+  enum class Load { kLoaded, kRefused, kUnreadable };
+
   void poll(TimePoint now);
   void evaluate(const std::string& commit);
-  bool loadSpecAt(const std::string& commit, Diagnostics* refused, std::string* error);
+  // kRefused fills `refused`; kUnreadable (the mirror or a file could not be read: an I/O
+  // problem, not the commit's fault) fills `error` and the commit is tried again later.
+  Load loadSpecAt(const std::string& commit, Diagnostics* refused, std::string* error);
   void resolveImages();
   Desired desired();
+  // This node's containers, with start times and exit codes filled in where the plan needs them.
+  Result<std::vector<ContainerInfo>> observe();
+  void afterApply(const Plan& plan, const ApplyResult& result, const std::vector<ContainerInfo>& observed);
   void recordOutcome(const std::string& outcome, const std::string& detail);
   void publish(const Desired& desired, const Plan& plan, const std::vector<ContainerInfo>& observed);
 
@@ -76,9 +84,9 @@ class Reconciler {
   std::optional<Spec> spec_;
   SpecTreePtr tree_;                              // the applied commit's files
   std::string applied_commit_;
-  std::map<std::string, std::string> images_;     // app -> image for the applied commit
-  std::map<std::string, std::string> build_errors_;  // app -> error for the applied commit
-  bool images_resolved_ = false;
+  std::map<std::string, std::string> images_;        // app -> image for the applied commit
+  std::map<std::string, std::string> build_errors_;  // app -> definitive error for the applied commit
+  std::map<std::string, std::string> image_retry_;   // app -> retryable error: tried again each tick
   std::string last_outcome_;                      // of the applied commit
   std::string note_;                              // its note so far (one line per outcome)
   TimePoint next_poll_{};

@@ -146,6 +146,42 @@ TEST(PlanTest, NotReadyByTheDeadlineCountsAsFailing) {
   EXPECT_NE(p.steps[0].reason.find("not ready within 30s"), std::string::npos) << p.steps[0].reason;
 }
 
+TEST(PlanTest, AStartingReplicaWithAnUnknownStartTimeIsNotFailing) {
+  DesiredApp v = app("web", 1);
+  auto c = container(v, ContainerState::kRunning, Health::kStarting, 0, Duration(600000));
+  c.started = TimePoint{};  // Docker's list doesn't carry it; created long ago (a daemon restart)
+  EXPECT_EQ(replicaPhase(c, v.health_deadline, kNow), ReplicaPhase::kStarting);
+}
+
+TEST(PlanTest, OldReplicasStillStartingStayUntilTheNewVersionIsReady) {
+  DesiredApp v1 = app("web", 2, "1");
+  DesiredApp v2 = app("web", 2, "2");
+  v2.good_hash = v1.hash;
+  // After a daemon restart every container is starting again.
+  std::vector<ContainerInfo> obs = {container(v1, ContainerState::kRunning, Health::kStarting, 0, Duration(100)),
+                                    container(v1, ContainerState::kPaused, Health::kHealthy, 1)};
+  Plan p = diff(desiredOf({v2}), obs, kNow);
+  EXPECT_EQ(count(p, StepKind::kRemove), 0);
+  EXPECT_EQ(count(p, StepKind::kUnpause), 1);
+  EXPECT_EQ(count(p, StepKind::kCreate), 1) << "only the surge replica";
+}
+
+TEST(PlanTest, ACrashedReplicaOfANewVersionIsARollbackButOurOwnStopIsNot) {
+  DesiredApp v1 = app("web", 1, "1");
+  DesiredApp v2 = app("web", 1, "2");
+  v2.good_hash = v1.hash;
+  auto crashed = container(v2, ContainerState::kExited, Health::kNone, 0);
+  crashed.exit_code = 1;
+  Plan p = diff(desiredOf({v2}), {ready(v1, 0), crashed}, kNow);
+  ASSERT_EQ(p.steps.size(), 1u);
+  EXPECT_EQ(p.steps[0].kind, StepKind::kMarkFailed);
+  EXPECT_EQ(p.steps[0].reason, crashed.name + " exited with code 1");
+  crashed.exit_code = 143;
+  p = diff(desiredOf({v2}), {ready(v1, 0), crashed}, kNow);
+  EXPECT_EQ(count(p, StepKind::kMarkFailed), 0);
+  EXPECT_EQ(count(p, StepKind::kStart), 1);
+}
+
 TEST(PlanTest, AFailingVersionWithNothingToRollBackToIsReportedNotRemoved) {
   DesiredApp v1 = app("web", 1);
   Plan p = diff(desiredOf({v1}), {container(v1, ContainerState::kRunning, Health::kUnhealthy, 0)}, kNow);

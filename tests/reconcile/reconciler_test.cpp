@@ -169,6 +169,51 @@ TEST_F(ReconcilerTest, AnUnhealthyNewVersionIsRolledBackAndTheOldOneKeepsServing
   EXPECT_EQ(runtime_.callsForTest("create"), 3) << "a failed version is not retried";
 }
 
+TEST_F(ReconcilerTest, ARolledBackCommitStaysRolledBackAcrossARestart) {
+  auto r = healthyWeb(1);
+  std::string bad = source_.addCommit(specFiles(webYaml(1, "two")));
+  ticks(*r);
+  for (const ContainerInfo& c : mine())
+    if (c.health == Health::kStarting) runtime_.setHealthForTest(c.id, Health::kUnhealthy);
+  ticks(*r, 4);
+  ASSERT_NE(source_.notes()[bad].find("rolled_back"), std::string::npos);
+  r.reset();
+  auto again = makeReconciler();
+  ticks(*again, 4);
+  std::string note = source_.notes()[bad];
+  EXPECT_EQ(note.rfind("shoal: rolled_back", 0), 0u) << note;
+  EXPECT_NE(note.find("accepted"), std::string::npos) << "the note's history is kept: " << note;
+}
+
+TEST_F(ReconcilerTest, TheLastGoodVersionStandsInAtTheScaleTheSpecAsksForNow) {
+  auto r = healthyWeb(1);
+  source_.addCommit(specFiles(webYaml(3, "one")));  // same version, more replicas: no new good record
+  ticks(*r);
+  healthAll(Health::kHealthy);
+  ticks(*r, 2);
+  ASSERT_EQ(mine().size(), 3u);
+  source_.addCommit(specFiles(webYaml(3, "two")));
+  ticks(*r);
+  for (const ContainerInfo& c : mine())
+    if (c.health == Health::kStarting) runtime_.setHealthForTest(c.id, Health::kUnhealthy);
+  ticks(*r, 4);
+  EXPECT_TRUE(app(r->report(), "web")->rolled_back);
+  EXPECT_EQ(count(ContainerState::kRunning), 3) << "rolled back to the good version, still 3 replicas";
+}
+
+TEST_F(ReconcilerTest, ADockerHiccupWhileResolvingImagesHoldsTheAppAsItIs) {
+  auto r = healthyWeb(2);
+  auto before = mine();
+  source_.addCommit(specFiles(webYaml(2, "two")));
+  runtime_.failNextForTest("imageExists", Error{ErrorCode::kTimeout, "docker: timed out", true});
+  ticks(*r);
+  EXPECT_EQ(app(r->report(), "web")->phase, "held");
+  EXPECT_EQ(mine().size(), before.size());
+  EXPECT_EQ(runtime_.callsForTest("create"), 2) << "no rollback to the old version, no flapping";
+  ticks(*r);
+  EXPECT_EQ(runtime_.callsForTest("create"), 3) << "resolved at the next tick: the update starts";
+}
+
 TEST_F(ReconcilerTest, RemovedContainersAreRecreated) {
   auto r = healthyWeb(2);
   runtime_.removeForTest(mine()[0].id);
@@ -193,6 +238,7 @@ TEST_F(ReconcilerTest, ContainersOfOtherNodesOrWithoutLabelsAreNeverTouched) {
   source_.addCommit({{"cluster.yaml", kCluster}});  // every app removed: prune
   ticks(*r, 3);
   EXPECT_TRUE(mine().empty());
+  EXPECT_TRUE(store_.apps()->empty()) << "a pruned app's record is forgotten";
   EXPECT_EQ(runtime_.inspect(*f)->state, ContainerState::kRunning);
   EXPECT_EQ(runtime_.inspect(*p)->state, ContainerState::kRunning);
 }
