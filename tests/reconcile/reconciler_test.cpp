@@ -331,7 +331,8 @@ TEST_F(ReconcilerTest, AFailedBuildKeepsTheLastGoodVersionAndShowsTheOutput) {
   runtime_.setBuildFailureForTest(buildTag(spec, *(*tree)->treeId("web")), "Step 2/2 : RUN false\nboom");
   std::string before = mine()[0].id;
   ticks(*r, 3);
-  const AppReport* web = app(r->report(), "web");
+  Report rep = r->report();
+  const AppReport* web = app(rep, "web");
   EXPECT_NE(web->build_error.find("boom"), std::string::npos) << web->build_error;
   ASSERT_EQ(mine().size(), 1u);
   EXPECT_EQ(mine()[0].id, before);
