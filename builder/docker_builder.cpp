@@ -15,8 +15,9 @@ std::string buildTag(const AppSpec& app, const std::string& context_tree_id) {
   return tag;
 }
 
-DockerImageBuilder::DockerImageBuilder(ContainerRuntime& runtime, StateStore& store, const Clock& clock)
-    : runtime_(runtime), store_(store), clock_(clock) {}
+DockerImageBuilder::DockerImageBuilder(ContainerRuntime& runtime, StateStore& store, const Clock& clock,
+                                       std::stop_token stop)
+    : runtime_(runtime), store_(store), clock_(clock), stop_(std::move(stop)) {}
 
 Result<std::string> DockerImageBuilder::imageFor(const AppSpec& app, const SpecTree& tree) {
   if (!app.build) {
@@ -49,7 +50,7 @@ Result<std::string> DockerImageBuilder::build(const AppSpec& app, const SpecTree
   ++builds_started_;
   log->info("{}: building {} from {} at {} ({} KiB context)", app.name, tag, app.build->context,
             tree.commitId().substr(0, 12), context->size() / 1024);
-  BuildRequest req{tag, std::move(*context), app.build->dockerfile, app.build->args};
+  BuildRequest req{tag, std::move(*context), app.build->dockerfile, app.build->args, stop_};
   TimePoint started = clock_.now();
   auto image = runtime_.build(req, [&](const std::string& line) { log->info("{}: {}", app.name, line); });
   if (!image) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <stop_token>
 
 #include "builder/image_builder.h"
 #include "reconcile/state_store.h"
@@ -12,7 +13,8 @@ namespace shoal {
 
 class DockerImageBuilder : public ImageBuilder {
  public:
-  DockerImageBuilder(ContainerRuntime& runtime, StateStore& store, const Clock& clock);
+  // `stop`: requested when the node shuts down; a build in progress is cancelled.
+  DockerImageBuilder(ContainerRuntime& runtime, StateStore& store, const Clock& clock, std::stop_token stop = {});
   Result<std::string> imageFor(const AppSpec& app, const SpecTree& tree) override;
   int buildsStarted() const override { return builds_started_.load(); }
 
@@ -22,6 +24,7 @@ class DockerImageBuilder : public ImageBuilder {
   ContainerRuntime& runtime_;
   StateStore& store_;
   const Clock& clock_;
+  std::stop_token stop_;
   std::atomic<int> builds_started_{0};
 };
 

@@ -54,7 +54,8 @@ Result<std::unique_ptr<NodeContext>> buildNode(const NodeConfig& config) {
     docker.socket = config.docker_socket;
     ctx->runtime = std::make_unique<DockerRuntime>(docker);
   }
-  ctx->builder = std::make_unique<DockerImageBuilder>(*ctx->runtime, *ctx->store, *ctx->clock);
+  ctx->builder =
+      std::make_unique<DockerImageBuilder>(*ctx->runtime, *ctx->store, *ctx->clock, ctx->shutdown.get_token());
   ctx->cluster = std::make_unique<LocalCluster>(ctx->identity.node_id);
 
   ReconcilerOptions ro;
@@ -65,6 +66,7 @@ Result<std::unique_ptr<NodeContext>> buildNode(const NodeConfig& config) {
   ro.resync_interval = config.resync_interval;
   ro.stop_grace = config.stop_timeout;
   ro.write_notes = config.spec.write_notes;
+  ro.stop = ctx->shutdown.get_token();
   ctx->reconciler = std::make_unique<Reconciler>(*ctx->source, *ctx->runtime, *ctx->builder, *ctx->store,
                                                  *ctx->cluster, *ctx->clock, ro);
   ctx->backend = std::make_unique<NodeBackend>(*ctx->store, *ctx->runtime, ctx->identity.node_id);
@@ -104,6 +106,8 @@ Status NodeRunner::start() {
 }
 
 void NodeRunner::stop() {
+  // A build or a rollout in progress must not hold up `docker stop` (10 s before SIGKILL).
+  ctx_.shutdown.request_stop();
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;

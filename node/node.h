@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <stop_token>
 #include <thread>
 
 #include "api/https_server.h"
@@ -23,6 +24,7 @@ namespace shoal {
 
 struct NodeContext {
   NodeConfig config;
+  std::stop_source shutdown;  // requested first when the node stops: cancels builds and plans
   ClockPtr clock;
   IdentityOptions identity_options;
   Identity identity;

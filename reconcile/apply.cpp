@@ -25,6 +25,7 @@ int Applier::closeInterrupted() {
 ApplyResult Applier::apply(const Plan& plan, const Desired& desired) {
   ApplyResult result;
   for (const Step& step : plan.steps) {
+    if (options_.stop.stop_requested()) break;
     Status st;
     if (step.kind == StepKind::kMarkFailed) {
       st = markFailed(step, desired);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <stop_token>
 #include <string>
 
 #include "common/clock.h"
@@ -16,6 +17,9 @@ namespace shoal {
 
 struct ApplyOptions {
   Duration stop_grace{10000};
+  // Requested when the node shuts down: the step in flight finishes, the rest wait for the next
+  // start (they are recomputed from what Docker shows then).
+  std::stop_token stop;
 };
 
 struct ApplyResult {

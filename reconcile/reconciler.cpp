@@ -23,7 +23,7 @@ Reconciler::Reconciler(SpecSource& source, ContainerRuntime& runtime, ImageBuild
       applier_(runtime, store, clock,
                [this](const std::string& level, const std::string& kind, const std::string& app,
                       const std::string& message) { event(level, kind, app, message); },
-               ApplyOptions{options_.stop_grace}) {
+               ApplyOptions{options_.stop_grace, options_.stop}) {
   report_.node_id = cluster_.nodeId();
   report_.node_name = options_.node_name;
   report_.repo = options_.repo;

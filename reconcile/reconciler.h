@@ -34,6 +34,7 @@ struct ReconcilerOptions {
   Duration rollout_check{500};  // how soon to look again while something is changing
   Duration stop_grace{10000};
   bool write_notes = true;
+  std::stop_token stop;      // the node is shutting down: no new steps
   int keep_events = 10000;   // the store keeps this many events (newest)
   int keep_journal = 1000;   // and this many finished journal entries
 };

@@ -99,6 +99,8 @@ struct BuildRequest {
   std::string context_tar; // uncompressed tar of the context
   std::string dockerfile = "Dockerfile";
   std::map<std::string, std::string> build_args;
+  // A requested stop cancels the build (a node shutting down doesn't wait for it): kUnavailable.
+  std::stop_token stop;
 };
 
 class ContainerRuntime {

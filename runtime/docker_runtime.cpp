@@ -168,6 +168,7 @@ Result<std::string> DockerRuntime::build(const BuildRequest& req,
   http.body = req.context_tar;
   http.content_type = "application/x-tar";
   http.idle_timeout = opts_.build_idle_timeout;
+  http.stop = req.stop;
   docker::LineSplitter lines, text;
   docker::LineTail tail(kBuildTailLines);
   std::string error, image_id;
@@ -188,6 +189,7 @@ Result<std::string> DockerRuntime::build(const BuildRequest& req,
     return true;
   });
   if (!resp) return std::unexpected(resp.error());
+  if (resp->stopped) return unavailable("docker: build of " + req.tag + " cancelled: the node is stopping");
   // Refused before building ("Cannot locate specified Dockerfile" is a 500): the input is wrong.
   if (resp->status >= 400)
     return fail(ErrorCode::kInvalid, "docker: build of " + req.tag + ": " + docker::errorMessage(resp->body));

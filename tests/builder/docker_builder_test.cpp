@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "gitops/map_tree.h"
 #include "reconcile/fake_store.h"
 #include "runtime/docker_runtime.h"
@@ -84,6 +86,23 @@ TEST_F(DockerBuilderTest, AMissingLocalImageSaysNoRegistryIsConfigured) {
   a.image = "shoal/busybox:local";
   EXPECT_EQ(builder_.imageFor(a, tree(std::string(40, '5'), "x")).value(), "shoal/busybox:local");
   EXPECT_EQ(builder_.buildsStarted(), 0);
+}
+
+TEST_F(DockerBuilderTest, AShutdownCancelsABuildInProgress) {
+  std::stop_source shutdown;
+  DockerImageBuilder builder(docker_, store_, clock_, shutdown.get_token());
+  MapTree slow = tree(std::string(40, '6'), "x", "RUN echo started && sleep 120\n");
+  // Stop as soon as the slow step runs: the call must come back cancelled, not after 120 s.
+  std::jthread stopper([&] {
+    testing::waitFor([] {
+      return testing::sh("docker ps --no-trunc --format '{{.Command}}' | grep -c 'sleep 120'").output != "0\n";
+    }, std::chrono::seconds(60));
+    shutdown.request_stop();
+  });
+  auto image = builder.imageFor(buildApp(), slow);
+  ASSERT_FALSE(image);
+  EXPECT_EQ(image.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(image.error().message.find("cancelled: the node is stopping"), std::string::npos) << image.error().message;
 }
 
 TEST(BuildTagTest, ArgsAndDockerfileChangeTheTagButNotTheTree) {

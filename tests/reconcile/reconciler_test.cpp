@@ -351,6 +351,19 @@ TEST_F(ReconcilerTest, AFullDiskStopsStepsBeforeTheyTouchDocker) {
   EXPECT_EQ(mine().size(), 2u);
 }
 
+TEST_F(ReconcilerTest, AShuttingDownNodeTakesNoNewStep) {
+  c1_ = source_.addCommit(specFiles(webYaml(3, "one")));
+  std::stop_source shutdown;
+  ReconcilerOptions o;
+  o.stop = shutdown.get_token();
+  Reconciler r(source_, runtime_, builder_, store_, cluster_, clock_, o);
+  ASSERT_TRUE(r.start());
+  shutdown.request_stop();
+  ticks(r, 2);
+  EXPECT_EQ(runtime_.callsForTest("create"), 0);
+  EXPECT_TRUE(store_.journalOpen()->empty());
+}
+
 TEST_F(ReconcilerTest, DependenciesStartFirst) {
   MapTree::Files files = specFiles(webYaml(1, "one", "depends_on: [db]\n"));
   files.insert_or_assign("apps/db.yaml", MapFile("image: shoal/busybox:local\ncommand: sleep 1000\nhealth:\n  cmd: [\"true\"]\n"));

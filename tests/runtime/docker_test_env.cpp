@@ -36,7 +36,7 @@ void DockerTestEnv::build() {
     images_.push_back(image_);
   }
   DockerRuntime rt;
-  auto id = rt.build(BuildRequest{image_, tar.finish(), "Dockerfile", {}}, nullptr);
+  auto id = rt.build(BuildRequest{image_, tar.finish(), "Dockerfile", {}, {}}, nullptr);
   if (!id) error_ = "Docker is needed for these tests and the test image could not be built: " + id.error().str();
 }
 
@@ -52,7 +52,7 @@ BuildRequest DockerTestEnv::context(const std::string& dockerfile, const std::st
   std::string tag = "shoal-runtime-test:" + run_ + "-" + tag_suffix;
   std::lock_guard lock(mu_);
   images_.push_back(tag);
-  return BuildRequest{tag, tar.finish(), "Dockerfile", {}};
+  return BuildRequest{tag, tar.finish(), "Dockerfile", {}, {}};
 }
 
 void DockerTestEnv::removeContainers() {

@@ -186,7 +186,7 @@ TEST_F(FakeRuntimeTest, LogsReturnTheLastLines) {
 
 TEST_F(FakeRuntimeTest, BuildsTagImagesAndFailuresCarryTheOutput) {
   std::vector<std::string> progress;
-  auto id = rt_.build(BuildRequest{"web:1", "tar", "Dockerfile", {}},
+  auto id = rt_.build(BuildRequest{"web:1", "tar", "Dockerfile", {}, {}},
                       [&](const std::string& l) { progress.push_back(l); });
   ASSERT_TRUE(id);
   EXPECT_TRUE(id->starts_with("sha256:"));
@@ -194,7 +194,7 @@ TEST_F(FakeRuntimeTest, BuildsTagImagesAndFailuresCarryTheOutput) {
   EXPECT_FALSE(*rt_.imageExists("web:2"));
   EXPECT_FALSE(progress.empty());
   rt_.setBuildFailureForTest("web:2", "Step 1/2 : FROM scratch\nStep 2/2 : RUN false\nreturned a non-zero code: 1\n");
-  auto bad = rt_.build(BuildRequest{"web:2", "tar", "Dockerfile", {}}, nullptr);
+  auto bad = rt_.build(BuildRequest{"web:2", "tar", "Dockerfile", {}, {}}, nullptr);
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, ErrorCode::kInvalid);
   EXPECT_NE(bad.error().message.find("RUN false"), std::string::npos);
