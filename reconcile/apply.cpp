@@ -1,5 +1,7 @@
 #include "reconcile/apply.h"
 
+#include <set>
+
 #include "common/log.h"
 
 namespace shoal {
@@ -24,8 +26,12 @@ int Applier::closeInterrupted() {
 
 ApplyResult Applier::apply(const Plan& plan, const Desired& desired) {
   ApplyResult result;
+  // The plan budgets an app's creations on its removals succeeding (at most replicas + max_surge
+  // containers): once a removal of an app fails, its creations wait for the next tick's plan.
+  std::set<std::string> removal_failed;
   for (const Step& step : plan.steps) {
     if (options_.stop.stop_requested()) break;
+    if (step.kind == StepKind::kCreate && removal_failed.count(step.app)) continue;
     Status st;
     if (step.kind == StepKind::kMarkFailed) {
       st = markFailed(step, desired);
@@ -48,6 +54,7 @@ ApplyResult Applier::apply(const Plan& plan, const Desired& desired) {
       continue;
     }
     ++result.failed;
+    if (step.kind == StepKind::kRemove) removal_failed.insert(step.app);
     std::string line = std::string(stepKindName(step.kind)) + " " + step.app + " " + step.container + ": " +
                        st.error().message;
     result.errors.push_back(line);
