@@ -10,7 +10,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # Debian 12 packages shoal builds, tests and runs with.
 SHOAL_PACKAGES=(g++ cmake make pkg-config git ca-certificates openssl curl iproute2 iptables
   libgit2-dev libyaml-cpp-dev libsqlite3-dev libspdlog-dev libgtest-dev libgmock-dev libssl-dev
-  libcurl4-openssl-dev nlohmann-json3-dev libboost-dev docker.io busybox-static sqlite3)
+  libcurl4-openssl-dev nlohmann-json3-dev libboost-dev docker.io busybox-static sqlite3 etcd-server binutils)
 
 ensure_packages() {
   local missing=()
