@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "cluster/discovery_sources.h"
+#include "common/log.h"
 #include "gitops/git_handles.h"
 #include "gitops/git_source.h"
 #include "gitops/remote_ops.h"
@@ -49,7 +50,10 @@ class GitDiscoverySource : public DiscoverySource {
   Result<PublishOutcome> publish(const PeerAddress& self) override {
     std::lock_guard lock(mu_);
     auto outcome = publishOnce(self);
-    if (!outcome && outcome.error().retryable) outcome = publishOnce(self);
+    if (!outcome && outcome.error().retryable) {
+      logger("cluster")->info("{} (publishing {} again from a fresh fetch)", outcome.error().message, self.str());
+      outcome = publishOnce(self);
+    }
     return outcome;
   }
 
