@@ -4,7 +4,10 @@
 #include <git2.h>
 
 #include <algorithm>
+#include <chrono>
 #include <mutex>
+#include <random>
+#include <thread>
 
 #include "cluster/discovery_sources.h"
 #include "common/log.h"
@@ -46,12 +49,15 @@ class GitDiscoverySource : public DiscoverySource {
   }
 
   // Another node may push between our fetch and our push: the push is then refused (the branch
-  // moved), and one more round from a fresh fetch puts our line after theirs.
+  // moved, or its ref is locked by that push right now), and a new round from a fresh fetch puts
+  // our line after theirs. A lock can still be held when the immediate retry comes, so later
+  // rounds wait a short random pause first (nodes started together must not retry in step).
   Result<PublishOutcome> publish(const PeerAddress& self) override {
     std::lock_guard lock(mu_);
     auto outcome = publishOnce(self);
-    if (!outcome && outcome.error().retryable) {
+    for (int attempt = 1; attempt < kPublishAttempts && !outcome && outcome.error().retryable; ++attempt) {
       logger("cluster")->info("{} (publishing {} again from a fresh fetch)", outcome.error().message, self.str());
+      if (attempt > 1) std::this_thread::sleep_for(std::chrono::milliseconds(jitter_(rng_) * attempt));
       outcome = publishOnce(self);
     }
     return outcome;
@@ -166,6 +172,9 @@ class GitDiscoverySource : public DiscoverySource {
   const DiscoverySourceConfig config_;
   GitSource source_;
   std::mutex mu_;  // one round at a time: reads and publishes share the mirror
+  static constexpr int kPublishAttempts = 4;
+  std::minstd_rand rng_{std::random_device{}()};   // GUARDED_BY(mu_)
+  std::uniform_int_distribution<int> jitter_{5, 25};  // ms, times the attempt number
 };
 
 }  // namespace
