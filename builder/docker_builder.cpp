@@ -40,10 +40,11 @@ Result<std::string> DockerImageBuilder::imageFor(const AppSpec& app, const SpecT
   auto exists = runtime_.imageExists(tag);
   if (!exists) return std::unexpected(exists.error());
   if (*exists) return tag;
-  return build(app, tree, tag);
+  return build(app, tree, *tree_id, tag);
 }
 
-Result<std::string> DockerImageBuilder::build(const AppSpec& app, const SpecTree& tree, const std::string& tag) {
+Result<std::string> DockerImageBuilder::build(const AppSpec& app, const SpecTree& tree, const std::string& tree_id,
+                                              const std::string& tag) {
   auto log = logger("builder");
   auto context = tree.tar(app.build->context);
   if (!context) return std::unexpected(context.error());
@@ -58,8 +59,7 @@ Result<std::string> DockerImageBuilder::build(const AppSpec& app, const SpecTree
     return std::unexpected(image.error());
   }
   log->info("{}: built {} in {} ms", app.name, tag, (clock_.now() - started).count());
-  auto tree_id = tree.treeId(app.build->context);
-  (void)store_.putCachedImage(tree_id.value_or(""), app.name, tag, clock_.now());
+  (void)store_.putCachedImage(tree_id, app.name, tag, clock_.now());
   return tag;
 }
 

@@ -19,7 +19,8 @@ class DockerImageBuilder : public ImageBuilder {
   int buildsStarted() const override { return builds_started_.load(); }
 
  private:
-  Result<std::string> build(const AppSpec& app, const SpecTree& tree, const std::string& tag);
+  Result<std::string> build(const AppSpec& app, const SpecTree& tree, const std::string& tree_id,
+                            const std::string& tag);
 
   ContainerRuntime& runtime_;
   StateStore& store_;

@@ -123,7 +123,6 @@ void NodeRunner::stop() {
 }
 
 void NodeRunner::loop() {
-  auto log = logger("node");
   while (true) {
     TimePoint next = ctx_.reconciler->tick();
     ctx_.backend->publish(ctx_.reconciler->report());

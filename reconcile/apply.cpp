@@ -6,6 +6,25 @@
 
 namespace shoal {
 
+namespace {
+
+// The event recorded when a container step succeeds.
+const char* doneEventKind(StepKind kind) {
+  switch (kind) {
+    case StepKind::kCreate: return "container.created";
+    case StepKind::kStart: return "container.started";
+    case StepKind::kRemove: return "container.removed";
+    case StepKind::kPause: return "container.paused";
+    case StepKind::kUnpause: return "container.unpaused";
+    case StepKind::kStop: return "container.stopped";
+    case StepKind::kMarkFailed:
+    case StepKind::kMarkGood: break;
+  }
+  return "container.changed";
+}
+
+}  // namespace
+
 Applier::Applier(ContainerRuntime& runtime, StateStore& store, const Clock& clock, EventSink events,
                  ApplyOptions options)
     : runtime_(runtime), store_(store), clock_(clock), events_(std::move(events)), options_(options) {}
@@ -38,9 +57,10 @@ ApplyResult Applier::apply(const Plan& plan, const Desired& desired) {
     } else if (step.kind == StepKind::kMarkGood) {
       st = markGood(step, desired);
     } else {
-      JournalEntry entry{0, stepKindName(step.kind), step.app, step.kind == StepKind::kCreate ? step.container : step.container.substr(0, 12),
-                         step.reason, "intent", clock_.now(), {}};
-      auto id = store_.journalBegin(entry);
+      // A create names its container; other steps carry an id, shown short.
+      std::string shown = step.kind == StepKind::kCreate ? step.container : step.container.substr(0, 12);
+      auto id = store_.journalBegin(
+          JournalEntry{0, stepKindName(step.kind), step.app, shown, step.reason, "intent", clock_.now(), {}});
       if (!id) {
         // Without a journal entry we would act without a record: don't act (e.g. disk full).
         st = std::unexpected(id.error());
@@ -48,6 +68,7 @@ ApplyResult Applier::apply(const Plan& plan, const Desired& desired) {
         st = run(step);
         (void)store_.journalFinish(*id, st.has_value(), st ? "" : st.error().message, clock_.now());
       }
+      if (st) events_("info", doneEventKind(step.kind), step.app, shown + " (" + step.reason + ")");
     }
     if (st) {
       ++result.done;
@@ -80,40 +101,22 @@ Status Applier::run(const Step& step) {
       } else {
         return std::unexpected(id.error());
       }
-      auto started = runtime_.start(container_id);
-      if (!started) return started;
-      events_("info", "container.created", step.app, step.container + " (" + step.reason + ")");
-      return ok();
+      return runtime_.start(container_id);
     }
-    case StepKind::kStart: {
-      auto st = runtime_.start(step.container);
-      if (st) events_("info", "container.started", step.app, step.container.substr(0, 12) + " (" + step.reason + ")");
-      return st;
-    }
+    case StepKind::kStart: return runtime_.start(step.container);
     case StepKind::kRemove: {
       auto stopped = runtime_.stop(step.container, options_.stop_grace);
       if (!stopped && stopped.error().code != ErrorCode::kNotFound) return stopped;
       auto removed = runtime_.remove(step.container, true);
       if (!removed && removed.error().code != ErrorCode::kNotFound) return removed;
-      events_("info", "container.removed", step.app, step.container.substr(0, 12) + " (" + step.reason + ")");
       return ok();
     }
-    case StepKind::kPause: {
-      auto st = runtime_.pause(step.container);
-      if (st) events_("info", "container.paused", step.app, step.container.substr(0, 12) + " (" + step.reason + ")");
-      return st;
-    }
-    case StepKind::kUnpause: {
-      auto st = runtime_.unpause(step.container);
-      if (st) events_("info", "container.unpaused", step.app, step.container.substr(0, 12) + " (" + step.reason + ")");
-      return st;
-    }
+    case StepKind::kPause: return runtime_.pause(step.container);
+    case StepKind::kUnpause: return runtime_.unpause(step.container);
     case StepKind::kStop: {
       auto info = runtime_.inspect(step.container);
       if (info && info->state == ContainerState::kPaused) (void)runtime_.unpause(step.container);
-      auto st = runtime_.stop(step.container, options_.stop_grace);
-      if (st) events_("info", "container.stopped", step.app, step.container.substr(0, 12) + " (" + step.reason + ")");
-      return st;
+      return runtime_.stop(step.container, options_.stop_grace);
     }
     case StepKind::kMarkFailed:
     case StepKind::kMarkGood: break;

@@ -160,12 +160,8 @@ void Reconciler::poll(TimePoint now) {
 
 void Reconciler::evaluate(const std::string& commit) {
   // Each commit is evaluated once: a refused head is not re-read on every poll (nor after restart).
+  // `start` restores the refused commit from the store, so this holds across restarts too.
   {
-    std::lock_guard lock(mu_);
-    if (report_.refused_commit == commit) return;
-  }
-  auto known = store_.commitOutcome(commit);
-  if (known && *known && (*known)->outcome == "refused") {
     std::lock_guard lock(mu_);
     if (report_.refused_commit == commit) return;
   }

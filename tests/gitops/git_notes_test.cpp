@@ -1,7 +1,4 @@
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -13,6 +10,7 @@
 
 #include "gitops/git_source.h"
 #include "tests/gitops/git_fixture.h"
+#include "tests/harness/harness.h"
 
 namespace shoal {
 namespace {
@@ -44,7 +42,7 @@ class GitNotesTest : public test::GitFixture {
       fs::create_directories(root);
       test::sh("git clone -q --bare " + test::quote(remote_.string()) + " " + test::quote((root / name).string()));
     }
-    if (port_ == 0) port_ = freePort();
+    if (port_ == 0) port_ = shoal::testing::freePort();
     // In the background with its pid echoed: known at once, unlike --detach's pid file.
     std::string pid = test::sh("git daemon --reuseaddr --export-all --listen=127.0.0.1 --port=" +
                                std::to_string(port_) + " --base-path=" + test::quote(root.string()) +
@@ -67,17 +65,6 @@ class GitNotesTest : public test::GitFixture {
       polled = source.poll();
     }
     return polled;
-  }
-  static int freePort() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    close(fd);
-    return ntohs(addr.sin_port);
   }
 
   int port_ = 0;

@@ -39,8 +39,6 @@ class Chaos {
 
   void commit(int replicas, bool bad) {
     ++version_;
-    replicas_ = replicas;
-    bad_[version_] = bad;
     std::string web = "image: shoal/busybox:local\nreplicas: " + std::to_string(replicas) + "\nenv:\n  V: \"" +
                       std::to_string(version_) + "\"\n  BAD: \"" + (bad ? "1" : "0") +
                       "\"\nhealth:\n  cmd: [\"true\"]\n  deadline: 10s\nupdate:\n  max_surge: 1\n  max_unavailable: 0\n";
@@ -59,8 +57,7 @@ class Chaos {
   void driveHealth(double p_healthy) {
     for (const ContainerInfo& c : mine()) {
       if (c.state != ContainerState::kRunning || c.health != Health::kStarting) continue;
-      bool bad = c.labels.count("shoal.commit") && c.health == Health::kStarting && isBad(c);
-      if (bad) runtime_.setHealthForTest(c.id, Health::kUnhealthy);
+      if (isBad(c)) runtime_.setHealthForTest(c.id, Health::kUnhealthy);
       else if (std::bernoulli_distribution(p_healthy)(rng_)) runtime_.setHealthForTest(c.id, Health::kHealthy);
     }
   }
@@ -136,10 +133,8 @@ class Chaos {
   FakeCluster cluster_{"0a1b2c3d4e5f6789"};
   std::unique_ptr<Reconciler> reconciler_;
   std::vector<std::string> foreign_;
-  std::map<int, bool> bad_;
   std::mt19937 rng_;
   int version_ = 0;
-  int replicas_ = 0;
 };
 
 TEST(ChaosTest, RandomFaultSchedulesNeverDuplicateOrTouchOthersAndAlwaysConverge) {
