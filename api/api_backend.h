@@ -14,6 +14,7 @@ struct Snapshot {
   std::string status_json;   // GET /v1/status
   std::string apps_json;     // GET /v1/apps (a JSON array of apps)
   std::string metrics_text;  // GET /metrics (Prometheus text format 0.0.4)
+  std::string nodes_json = "[]\n";  // GET /v1/nodes (a JSON array of members)
 };
 
 // Safe for concurrent use by multiple threads: called from the server's thread.

@@ -88,7 +88,7 @@ class Session;
 // it.
 struct Core {
   using Options = HttpsServer::Options;
-  Core(Options o, ApiBackend& b) : options(std::move(o)), backend(b) {}
+  Core(Options o, HttpsServer::Handler h) : options(std::move(o)), handler(std::move(h)) {}
   void accept();
   void onAccept(ErrorCodeB ec, tcp::socket socket);
   bool makeRoom();
@@ -101,7 +101,7 @@ struct Core {
   // Declared before `ioc`, so they outlive it: destroying `ioc` destroys the handlers still
   // pending after `stop()`, and with them the last sessions, whose destructors touch these.
   Options options;
-  ApiBackend& backend;
+  HttpsServer::Handler handler;
   std::shared_ptr<spdlog::logger> log = logger("api");
   std::atomic<uint16_t> bound_port{0};
   std::atomic<int> open{0};
@@ -188,8 +188,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (ec) return;  // timeout, reset: just close
     const auto& req = parser_->get();
-    ApiResponse r = routeRequest({std::string(req.method_string()), std::string(req.target())},
-                                 server_.backend);
+    ApiResponse r = server_.handler({std::string(req.method_string()), std::string(req.target())});
     server_.log->debug("{} {} {} -> {}", peer_, std::string(req.method_string()),
                        std::string(req.target()), r.status);
     respond(std::move(r), req.keep_alive());
@@ -281,7 +280,11 @@ struct HttpsServer::Impl : https_detail::Core {
 };
 
 HttpsServer::HttpsServer(Options options, ApiBackend& backend)
-    : impl_(std::make_unique<Impl>(std::move(options), backend)) {}
+    : impl_(std::make_unique<Impl>(std::move(options),
+                                   [&backend](const ApiRequest& r) { return routeRequest(r, backend); })) {}
+
+HttpsServer::HttpsServer(Options options, Handler handler)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler))) {}
 
 HttpsServer::~HttpsServer() { stop(); }
 

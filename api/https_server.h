@@ -15,10 +15,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "api/api_backend.h"
+#include "api/router.h"
 #include "common/clock.h"
 #include "common/error.h"
 
@@ -31,13 +33,19 @@ class HttpsServer {
     uint16_t port = 0;           // 0: any free port, read it back with `port()`
     std::string cert_file;       // PEM chain: server certificate first
     std::string key_file;        // PEM
-    std::string client_ca_file;  // the operator CA ONLY: whoever it signed may read
+    std::string client_ca_file;  // the only CA whose clients get in: the operator CA for the status
+                                 // endpoint, the cluster CA for the peer endpoint
     Duration handshake_timeout{5000};
     Duration request_timeout{10000};  // per request, and the idle limit of a kept-alive connection
     int max_connections = 256;
   };
 
+  // Serves the status endpoint's routes (api/router.h) from `backend`.
   HttpsServer(Options options, ApiBackend& backend);
+  // Serves whatever `handler` answers (the peer endpoint, for nodes of the cluster CA). Called on
+  // the I/O thread; must not throw.
+  using Handler = std::function<ApiResponse(const ApiRequest&)>;
+  HttpsServer(Options options, Handler handler);
   ~HttpsServer();  // stops
   HttpsServer(const HttpsServer&) = delete;
   HttpsServer& operator=(const HttpsServer&) = delete;

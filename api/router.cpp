@@ -172,8 +172,8 @@ ApiResponse routeRequest(const ApiRequest& request, ApiBackend& backend) {
   QueryParse query = parseQuery(q == std::string::npos ? "" : request.target.substr(q + 1));
 
   auto app = logsApp(path);
-  bool known = app || path == "/v1/status" || path == "/v1/apps" || path == "/v1/events" ||
-               path == "/metrics";
+  bool known = app || path == "/v1/status" || path == "/v1/apps" || path == "/v1/nodes" ||
+               path == "/v1/events" || path == "/metrics";
   if (!known) return errorResponse(404, "no such path: " + path);
   if (request.method != "GET") {
     ApiResponse r =
@@ -187,6 +187,7 @@ ApiResponse routeRequest(const ApiRequest& request, ApiBackend& backend) {
   if (auto e = unknownParam(query.params, {}); !e.empty()) return errorResponse(400, e);
   if (path == "/v1/status") return fromSnapshot(backend, &Snapshot::status_json, kJson);
   if (path == "/v1/apps") return fromSnapshot(backend, &Snapshot::apps_json, kJson);
+  if (path == "/v1/nodes") return fromSnapshot(backend, &Snapshot::nodes_json, kJson);
   return fromSnapshot(backend, &Snapshot::metrics_text, kMetrics);
 }
 

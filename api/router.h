@@ -3,6 +3,7 @@
 //
 //   GET /v1/status                    the snapshot's status JSON          (503 before the first)
 //   GET /v1/apps                      the snapshot's apps JSON array      (503 before the first)
+//   GET /v1/nodes                     the cluster's members, JSON array   (503 before the first)
 //   GET /v1/events?since=N&limit=M    events with seq > N; since >= 0 (0), 1 <= limit (100),
 //                                     a limit above 1000 is lowered to 1000
 //   GET /v1/apps/{name}/logs?tail=N   text/plain; 0 <= tail (100), above 10000 lowered to 10000;

@@ -12,7 +12,7 @@ namespace {
 class RouterTest : public ::testing::Test {
  protected:
   RouterTest() {
-    backend_.setSnapshot({R"({"node":"a"})", R"([{"name":"web"}])", "shoal_up 1\n"});
+    backend_.setSnapshot({R"({"node":"a"})", R"([{"name":"web"}])", "shoal_up 1\n", R"([{"id":"n1"}])"});
     backend_.setLogs("web", "line 1\nline 2\n");
   }
   ApiResponse get(const std::string& target) { return routeRequest({"GET", target}, backend_); }
@@ -35,11 +35,13 @@ TEST_F(RouterTest, StatusAppsAndMetricsComeFromTheSnapshot) {
   EXPECT_EQ(metrics.status, 200);
   EXPECT_EQ(metrics.content_type, "text/plain; version=0.0.4; charset=utf-8");
   EXPECT_EQ(metrics.body, "shoal_up 1\n");
+  EXPECT_EQ(get("/v1/nodes").body, R"([{"id":"n1"}])");
+  EXPECT_EQ(routeRequest({"POST", "/v1/nodes"}, backend_).status, 405);
 }
 
 TEST_F(RouterTest, NoSnapshotYetIs503) {
   testing::FakeBackend empty;
-  for (const char* path : {"/v1/status", "/v1/apps", "/metrics"}) {
+  for (const char* path : {"/v1/status", "/v1/apps", "/v1/nodes", "/metrics"}) {
     auto r = routeRequest({"GET", path}, empty);
     EXPECT_EQ(r.status, 503) << path;
     EXPECT_NE(error(r).find("first pass"), std::string::npos);
