@@ -5,6 +5,21 @@
 #include "schemas/spec_builder.h"
 
 namespace shoal {
+
+const char* placementName(Placement p) {
+  switch (p) {
+    case Placement::kOrigin: return "origin";
+    case Placement::kEveryNode: return "every-node";
+  }
+  return "?";
+}
+
+std::optional<Placement> placementFromName(std::string_view name) {
+  if (name == "origin") return Placement::kOrigin;
+  if (name == "every-node") return Placement::kEveryNode;
+  return std::nullopt;
+}
+
 namespace {
 
 void buildEnv(const Value& env, AppSpec& app) {
@@ -108,6 +123,7 @@ AppDraft buildApp(const Value& root, const std::string& name, const std::string&
     root.ctx().error(root.keyLoc("build"), "build", "give either image or build, not both");
   }
   if (auto v = root.field("replicas")) a.replicas = v->integer();
+  if (auto v = root.field("placement")) a.placement = placementFromName(v->text()).value_or(Placement::kOrigin);
   if (auto v = root.field("command")) a.command = commandOf(*v);
   if (auto v = root.field("env")) buildEnv(*v, a);
   if (auto v = root.field("ports")) buildPorts(*v, d);

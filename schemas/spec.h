@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.h"
@@ -18,6 +19,12 @@ namespace shoal {
 // What happens to apps while the cluster has fewer than `min_nodes` nodes.
 enum class BelowMin { kPause, kStop, kKeep };
 const char* belowMinName(BelowMin b);
+
+// Which nodes run an app's replicas. `kOrigin`: `replicas` containers on the cluster's origin node
+// (a standalone node is its own origin). `kEveryNode`: `replicas` containers on every member node.
+enum class Placement { kOrigin, kEveryNode };
+const char* placementName(Placement p);  // "origin", "every-node"
+std::optional<Placement> placementFromName(std::string_view name);
 
 struct ClusterSpec {
   std::string name = "shoal";
@@ -80,7 +87,8 @@ struct AppSpec {
   std::string file;  // "apps/web.yaml"
   std::string image;                 // a local image (when `build` is absent)
   std::optional<BuildSpec> build;    // built from the spec repo's tree at the commit
-  int replicas = 1;
+  int replicas = 1;                  // per node that runs the app (see `placement`)
+  Placement placement = Placement::kOrigin;
   std::vector<std::string> command;  // overrides the image's CMD when not empty
   std::map<std::string, std::string> env;
   std::vector<PortSpec> ports;

@@ -40,7 +40,7 @@ TEST(AppErrorsTest, EmptyValueIsNothingAtItsKey) {
 TEST(AppErrorsTest, UnknownKeyAtTopLevel) {
   EXPECT_EQ(appErrors("image: web\nreplica: 3\n"),
             (Errors{"apps/web.yaml:2:1: replica: unknown key; expected one of: build, command, depends_on, env, "
-                   "health, image, labels, ports, replicas, resources, restart, update, volumes"}));
+                   "health, image, labels, placement, ports, replicas, resources, restart, update, volumes"}));
 }
 
 TEST(AppErrorsTest, UnknownKeyNested) {
@@ -102,6 +102,13 @@ TEST(AppErrorsTest, BadEnum) {
   EXPECT_EQ(appErrors("image: web\nrestart: sometimes\n"),
             (Errors{"apps/web.yaml:2:10: restart: expected one of no, on-failure, always, unless-stopped, got "
                    "\"sometimes\""}));
+}
+
+TEST(AppErrorsTest, BadPlacement) {
+  EXPECT_EQ(appErrors("image: web\nplacement: everywhere\n"),
+            (Errors{"apps/web.yaml:2:12: placement: expected one of origin, every-node, got \"everywhere\""}));
+  EXPECT_EQ(appErrors("image: web\nplacement: [origin]\n"),
+            (Errors{"apps/web.yaml:2:12: placement: expected a string, got a list"}));
 }
 
 TEST(AppErrorsTest, NegativeReplicas) {

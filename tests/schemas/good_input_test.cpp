@@ -31,11 +31,22 @@ TEST(GoodInputTest, AppDefaults) {
   EXPECT_EQ(a.image, "busybox");
   EXPECT_FALSE(a.build);
   EXPECT_EQ(a.replicas, 1);
+  EXPECT_EQ(a.placement, Placement::kOrigin);
   EXPECT_TRUE(a.command.empty());
   EXPECT_EQ(a.restart, "unless-stopped");
   EXPECT_FALSE(a.health);
   EXPECT_EQ(a.update, (UpdateSpec{1, 0}));
   EXPECT_EQ(a.resources, ResourceSpec{});
+}
+
+TEST(GoodInputTest, Placement) {
+  EXPECT_EQ(loadApp("image: w\nplacement: origin\n").placement, Placement::kOrigin);
+  AppSpec a = loadApp("image: w\nplacement: every-node\nreplicas: 2\n");
+  EXPECT_EQ(a.placement, Placement::kEveryNode);
+  EXPECT_EQ(a.replicas, 2);  // per node
+  EXPECT_STREQ(placementName(a.placement), "every-node");
+  EXPECT_EQ(placementFromName("origin"), Placement::kOrigin);
+  EXPECT_EQ(placementFromName("every_node"), std::nullopt);
 }
 
 TEST(GoodInputTest, ShortPortSyntax) {

@@ -62,7 +62,7 @@ TEST(SchemaFilesTest, EveryKeyIsDescribed) {
 // Files that set every key in every form, so the loader visits every branch.
 const char kFullCluster[] = "name: c\nmin_nodes: 2\nbelow_min: keep\n";
 const char* const kFullApps[] = {
-    "build: {context: web, dockerfile: D, args: {A: b}}\nreplicas: 2\ncommand: [a]\nenv: {A: 1}\n"
+    "build: {context: web, dockerfile: D, args: {A: b}}\nreplicas: 2\nplacement: every-node\ncommand: [a]\nenv: {A: 1}\n"
     "ports: [{container: 80, host: 8080-8089, protocol: tcp, host_ip: 0.0.0.0}, \"81\"]\n"
     "volumes: [{name: v, target: /v, read_only: true}, \"w:/w\"]\n"
     "health: {cmd: x, interval: 1s, timeout: 1s, retries: 2, start_period: 1s, deadline: 1m}\n"

@@ -126,7 +126,7 @@ TEST(SpecRulesTest, EveryErrorOfTheCommitSorted) {
   EXPECT_EQ(got, (Errors{
                      "apps/api.yaml:1:1: image: required (or build)",
                      "apps/api.yaml:3:1: extra: unknown key; expected one of: build, command, depends_on, env, health, "
-                     "image, labels, ports, replicas, resources, restart, update, volumes",
+                     "image, labels, placement, ports, replicas, resources, restart, update, volumes",
                      "apps/db.yaml:2:1: YAML syntax error: end of sequence flow not found",
                      "apps/web.yaml:2:11: replicas: must be at least 0, got -2",
                      "apps/web.yaml:3:9: ports[0]: host port 8080/tcp is also published by apps/api.yaml",
