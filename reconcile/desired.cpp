@@ -138,6 +138,7 @@ std::string desiredAppToJson(const DesiredApp& app) {
   j["hash"] = app.hash;
   j["config"] = configToJson(app.config);
   j["replicas"] = app.replicas;
+  j["placement"] = placementName(app.placement);
   j["max_surge"] = app.update.max_surge;
   j["max_unavailable"] = app.update.max_unavailable;
   j["depends_on"] = app.depends_on;
@@ -156,6 +157,11 @@ Result<DesiredApp> desiredAppFromJson(const std::string& text) {
     app.hash = j.at("hash").get<std::string>();
     app.config = configFromJson(j.at("config"));
     app.replicas = j.at("replicas").get<int>();
+    // Records stored before `placement` existed were all origin apps.
+    std::string placement = j.value("placement", std::string(placementName(Placement::kOrigin)));
+    auto parsed = placementFromName(placement);
+    if (!parsed) return fail(ErrorCode::kInvalid, "stored app record has an unknown placement \"" + placement + "\"");
+    app.placement = *parsed;
     app.update.max_surge = j.at("max_surge").get<int>();
     app.update.max_unavailable = j.at("max_unavailable").get<int>();
     app.depends_on = j.at("depends_on").get<std::vector<std::string>>();

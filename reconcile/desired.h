@@ -3,7 +3,9 @@
 // A container is identified by the app it belongs to and the *spec hash* of its configuration
 // (image, command, env, ports, volumes, limits, health check, labels). Two containers with the same
 // hash are interchangeable replicas; a different hash is a different version. The commit is kept
-// out of the hash on purpose: a commit that changes nothing about an app must not restart it.
+// out of the hash on purpose: a commit that changes nothing about an app must not restart it. So are
+// `replicas` and `placement`: they say how many containers run where, not what a container is, so
+// changing them adds or removes containers without replacing the others.
 #pragma once
 
 #include <map>
@@ -36,6 +38,7 @@ struct DesiredApp {
   std::string hash;          // spec hash (16 hex) of `config`
   ContainerConfig config;    // `name` empty: chosen per replica by the plan
   int replicas = 1;
+  Placement placement = Placement::kOrigin;  // which nodes run `replicas` (see `AppSpec`)
   UpdateSpec update;
   std::vector<std::string> depends_on;
   bool has_health = false;

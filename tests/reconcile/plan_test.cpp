@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 namespace shoal {
 namespace {
 
@@ -309,11 +311,37 @@ TEST(PlanTest, DesiredAppSurvivesTheStoreAsJson) {
   web.config.health = Healthcheck{{"wget", "-q", "http://127.0.0.1/"}, Duration(1000), Duration(500), Duration(0), 2};
   web.config.ports.push_back({80, "tcp", "", "8080-8089"});
   web.config.volumes.push_back({"data", "/data", true});
+  web.placement = Placement::kEveryNode;
   auto back = desiredAppFromJson(desiredAppToJson(web));
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(back->config, web.config);
   EXPECT_EQ(back->hash, web.hash);
+  EXPECT_EQ(back->replicas, 3);
+  EXPECT_EQ(back->placement, Placement::kEveryNode);
   EXPECT_FALSE(desiredAppFromJson("{not json").has_value());
+}
+
+// A record stored before `placement` existed reads as an origin app; an unknown one is refused.
+TEST(PlanTest, StoredAppRecordPlacement) {
+  auto j = nlohmann::json::parse(desiredAppToJson(app("web", 1)));
+  EXPECT_EQ(j.at("placement"), "origin");
+  j.erase("placement");
+  auto old = desiredAppFromJson(j.dump());
+  ASSERT_TRUE(old.has_value());
+  EXPECT_EQ(old->placement, Placement::kOrigin);
+  j["placement"] = "somewhere";
+  auto bad = desiredAppFromJson(j.dump());
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().message, "stored app record has an unknown placement \"somewhere\"");
+}
+
+TEST(PlanTest, PlacementIsNotPartOfTheSpecHash) {
+  AppSpec spec;
+  spec.name = "web";
+  auto a = containerConfigFor(spec, "img", "c", kNode, "commit1");
+  spec.placement = Placement::kEveryNode;
+  auto b = containerConfigFor(spec, "img", "c", kNode, "commit1");
+  EXPECT_EQ(a.labels[kLabelSpec], b.labels[kLabelSpec]);
 }
 
 // Randomized: containers get ready after a random number of ticks; the plan is applied at once.
