@@ -1,5 +1,6 @@
-// What the reconciler needs to know about the cluster: how many nodes it has now. One node alone
-// is `LocalCluster` (size 1); the next issue puts etcd membership behind the same interface.
+// What the reconciler needs to know about the cluster: how many nodes it has now, and whether
+// this node is its origin. One node alone is `LocalCluster` (size 1, its own origin); a clustered
+// node's is `Membership` (cluster/membership.h), fed by etcd.
 #pragma once
 
 #include <atomic>
@@ -13,6 +14,12 @@ class ClusterView {
   virtual ~ClusterView() = default;
   virtual int size() const = 0;
   virtual std::string nodeId() const = 0;
+  // False while the node is still looking for its cluster: the reconciler then takes no step
+  // (the size would mean nothing yet).
+  virtual bool settled() const { return true; }
+  // Whether this node is the cluster's origin (runs `placement: origin` apps). A standalone node
+  // is its own origin.
+  virtual bool isOrigin() const { return true; }
 };
 using ClusterViewPtr = std::unique_ptr<ClusterView>;
 
@@ -32,11 +39,17 @@ class FakeCluster : public ClusterView {
   explicit FakeCluster(std::string node_id, int size = 1) : node_id_(std::move(node_id)), size_(size) {}
   int size() const override { return size_.load(); }
   std::string nodeId() const override { return node_id_; }
+  bool settled() const override { return settled_.load(); }
+  bool isOrigin() const override { return origin_.load(); }
   void setSize(int n) { size_ = n; }
+  void setSettled(bool s) { settled_ = s; }
+  void setOrigin(bool o) { origin_ = o; }
 
  private:
   std::string node_id_;
   std::atomic<int> size_;
+  std::atomic<bool> settled_{true};
+  std::atomic<bool> origin_{true};
 };
 
 }  // namespace shoal

@@ -249,6 +249,13 @@ void Reconciler::resolveImages() {
   }
 }
 
+// How many replicas of `app` this node runs: `every-node` apps run theirs on each member;
+// `origin` apps run only on the cluster's origin (a standalone node is its own).
+int Reconciler::replicasHere(const AppSpec& app) const {
+  if (app.placement == Placement::kEveryNode) return app.replicas;
+  return cluster_.isOrigin() ? app.replicas : 0;
+}
+
 Desired Reconciler::desired() {
   Desired d;
   d.cluster = spec_->cluster.name;
@@ -266,7 +273,8 @@ Desired Reconciler::desired() {
         good->good_hash = rec.good_hash;
         good->failed_hash = rec.failed_hash;
         // The last good *version*, at the scale and update policy the spec asks for now.
-        good->replicas = app->replicas;
+        good->replicas = replicasHere(*app);
+        good->placement = app->placement;
         good->update = app->update;
         good->depends_on = app->depends_on;
       }
@@ -282,7 +290,8 @@ Desired Reconciler::desired() {
     want.name = app->name;
     want.config = containerConfigFor(*app, image->second, d.cluster, d.node_id, applied_commit_);
     want.hash = want.config.labels[kLabelSpec];
-    want.replicas = app->replicas;
+    want.replicas = replicasHere(*app);
+    want.placement = app->placement;
     want.update = app->update;
     want.depends_on = app->depends_on;
     want.has_health = app->health.has_value();
@@ -363,11 +372,15 @@ TimePoint Reconciler::tick() {
     (void)store_.journalTrim(options_.keep_journal);
   }
   if (now >= next_poll_) poll(now);
-  if (!spec_) {
+  // Until the node knows its cluster, the size and the origin mean nothing: touch nothing (the
+  // containers of a restarted member keep running while it finds its cluster again).
+  bool settled = cluster_.settled();
+  if (!spec_ || !settled) {
     std::lock_guard lock(mu_);
     ++report_.ticks;
     report_.last_tick = now;
-    return next_poll_;
+    report_.cluster_settled = settled;
+    return settled ? next_poll_ : std::min(next_poll_, now + Duration(500));
   }
   resolveImages();
   Desired want = desired();

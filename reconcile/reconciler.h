@@ -66,6 +66,7 @@ class Reconciler {
   Load loadSpecAt(const std::string& commit, Diagnostics* refused, std::string* error);
   void resolveImages();
   Desired desired();
+  int replicasHere(const AppSpec& app) const;
   // This node's containers, with start times and exit codes filled in where the plan needs them.
   Result<std::vector<ContainerInfo>> observe();
   void afterApply(const Plan& plan, const ApplyResult& result, const std::vector<ContainerInfo>& observed);

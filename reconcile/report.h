@@ -55,6 +55,7 @@ struct Report {
   // The cluster.
   std::string cluster;
   int cluster_size = 1;
+  bool cluster_settled = true;  // false while the node looks for its cluster: no step is taken
   int min_nodes = 1;
   std::string below_min;
   std::string activation;        // run | pause | stop | keep

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <algorithm>
 
 #include "builder/docker_builder.h"
@@ -270,6 +272,41 @@ TEST_F(ReconcilerTest, BelowMinNodesWithStopStopsThenStartsTheSameContainers) {
   ASSERT_EQ(mine().size(), 1u);
   EXPECT_EQ(mine()[0].id, id);
   EXPECT_EQ(mine()[0].state, ContainerState::kRunning);
+}
+
+TEST_F(ReconcilerTest, OriginAppsRunOnTheOriginOnlyEveryNodeAppsEverywhere) {
+  cluster_.setOrigin(false);
+  cluster_.setSize(2);
+  source_.addCommit({{"cluster.yaml", kCluster},
+                     {"apps/web.yaml", MapFile(webYaml(2, "one").c_str())},
+                     {"apps/agent.yaml", MapFile("build: web\nplacement: every-node\n")},
+                     {"web/Dockerfile", "FROM shoal/busybox:local\n"}});
+  auto r = makeReconciler();
+  ticks(*r, 3);
+  auto names = [&] {
+    std::multiset<std::string> out;
+    for (const ContainerInfo& c : mine()) out.insert(c.labels.at(kLabelApp));
+    return out;
+  };
+  EXPECT_EQ(names(), (std::multiset<std::string>{"agent"})) << "not the origin: only the every-node app";
+  cluster_.setOrigin(true);  // this node became the origin
+  ticks(*r, 3);
+  EXPECT_EQ(names(), (std::multiset<std::string>{"agent", "web", "web"}));
+  cluster_.setOrigin(false);
+  ticks(*r, 3);
+  EXPECT_EQ(names(), (std::multiset<std::string>{"agent"}));
+}
+
+TEST_F(ReconcilerTest, NothingIsTouchedUntilTheClusterIsSettled) {
+  auto r = healthyWeb(2);
+  cluster_.setSettled(false);
+  cluster_.setOrigin(false);  // would remove both replicas if acted upon
+  ticks(*r, 4);
+  EXPECT_EQ(count(ContainerState::kRunning), 2);
+  EXPECT_FALSE(r->report().cluster_settled);
+  cluster_.setSettled(true);
+  ticks(*r, 3);
+  EXPECT_EQ(count(ContainerState::kRunning), 0);
 }
 
 TEST_F(ReconcilerTest, AnUnreachableRepoKeepsTheLastGoodCommitRunning) {
