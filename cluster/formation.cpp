@@ -48,9 +48,11 @@ Formation::Formation(std::string self_id, TimePoint started, FormationOptions op
 
 FormationDecision Formation::step(const std::vector<ProbeAnswer>& answers, TimePoint now,
                                   const std::set<std::string>& ignored) {
+  // Only nodes still discovering count: a member of a cluster that is ignored (its hubs cannot be
+  // reached) will never originate, so waiting for it would be waiting forever.
   std::set<std::string> seen{self_};
   for (const auto& a : answers)
-    if (!a.node_id.empty()) seen.insert(a.node_id);
+    if (!a.node_id.empty() && !a.cluster) seen.insert(a.node_id);
   if (seen != seen_) {
     seen_ = std::move(seen);
     stable_since_ = now;

@@ -4,7 +4,7 @@
 //
 // - A cluster seen is joined at once: the best one (`betterCluster`), skipping clusters that
 //   failed to take this node too often (`ignored`).
-// - Otherwise the node waits until the set of node ids seen has not changed for `stable_for` and
+// - Otherwise the node waits until the set of discovering node ids seen has not changed for `stable_for` and
 //   at least `contacts` nodes (itself included) are seen; then the lowest id originates and the
 //   others wait for it (next round they see its cluster and join). A node that sees nobody, with
 //   `contacts` 1, originates alone after the window; one with no discovery source at all

@@ -95,6 +95,14 @@ TEST(Formation, AnIgnoredClusterIsNotJoined) {
   EXPECT_EQ(f.step({{"x:1", "a", big, {"h1"}}}, at(500), {"big"}).kind, FormationKind::kWait);
 }
 
+TEST(Formation, MembersOfAnIgnoredClusterAreNotWaitedFor) {
+  ClusterInfo dead{"dead", "", 1, "a", 1};
+  Formation f("b", at(0), {});
+  FormationDecision d;
+  for (int64_t t = 0; t <= 3000; t += 500) d = f.step({{"x:1", "a", dead, {"h"}}}, at(t), {"dead"});
+  EXPECT_EQ(d.kind, FormationKind::kOriginate) << d.reason;
+}
+
 TEST(Formation, ClustersAreOrderedBySizeThenAgeThenId) {
   EXPECT_TRUE(betterCluster({"z", "", 99, "", 3}, {"a", "", 1, "", 2}));
   EXPECT_TRUE(betterCluster({"z", "", 1, "", 2}, {"a", "", 5, "", 2}));

@@ -1,0 +1,180 @@
+// Membership: how a node finds its cluster, forms one, stays in it and leaves it. One thread
+// ("membership") calls `tick()`; the peer endpoint calls `answer()`; the reconciler reads the
+// `ClusterView`. See doc/membership.md.
+//
+// Phases:  discovering --(a cluster is seen)------------> member (join its hubs' etcd)
+//                      --(stable window, lowest id)-----> member (originate: run etcd, the hub)
+//          member      --(a better cluster is seen)-----> dissolve -> discovering -> join it
+//          starting    --(etcd data present)------------> member (return as hub)
+//                      --(remembers a cluster that answers)-> member (rejoin)
+//
+// Store layout: /shoal/cluster = {id,name,created_at,origin} (written once, put-if-absent);
+// /shoal/nodes/<id> = {id,name,hub,addresses{peer,api,etcd},facts{...},registered_at} under the
+// node's lease. The cluster size is the number of /shoal/nodes/ keys.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cluster/cluster_view.h"
+#include "cluster/discovery.h"
+#include "cluster/formation.h"
+#include "cluster/kv_store.h"
+#include "common/clock.h"
+#include "common/error.h"
+
+namespace shoal {
+
+// The etcd this node runs while it is the hub (the originating node). Real: EtcdHub (etcd_hub.h).
+class Hub {
+ public:
+  virtual ~Hub() = default;
+  virtual bool hasData() const = 0;           // a previous run left etcd data: return as hub
+  virtual Status start() = 0;                 // new or from existing data; healthy when it returns
+  virtual void stop() = 0;                    // clean stop, data kept
+  virtual Status dissolve() = 0;              // stop and move the data away
+  virtual std::string clientUrl() const = 0;  // "https://10.0.0.2:2379", for the other nodes
+  virtual std::string localUrl() const = 0;   // how this node itself reaches it
+};
+
+// Asks discovered addresses `GET /v1/cluster` over mTLS. Real: HttpsProber (prober.h).
+class Prober {
+ public:
+  virtual ~Prober() = default;
+  // Every address at once, each within `timeout`; addresses that do not answer are left out.
+  virtual std::vector<ProbeAnswer> probe(const std::vector<PeerAddress>& addresses, Duration timeout) = 0;
+};
+
+// Makes a store client for the given etcd client URLs. Real: EtcdKv.
+using StoreFactory = std::function<KvStorePtr(const std::vector<std::string>& endpoints)>;
+
+struct NodeFacts {
+  int cpus = 0;
+  int64_t memory_bytes = 0;
+  int64_t disk_free_bytes = 0;
+  int64_t disk_total_bytes = 0;
+  int64_t uptime_s = 0;
+  std::string version;
+  std::map<std::string, std::string> labels;
+};
+// The facts of this machine (cpus, memory, the disk holding `data_dir`, uptime since `started`).
+NodeFacts readFacts(const std::string& data_dir, TimePoint started, TimePoint now);
+
+struct MemberRecord {
+  std::string id;
+  std::string name;
+  bool hub = false;
+  std::string peer_address;  // host:port of the peer endpoint
+  std::string api_address;   // host:port of the status endpoint
+  std::string etcd_url;      // hubs only
+  NodeFacts facts;
+  int64_t registered_at = 0;  // ms
+};
+std::string memberToJson(const MemberRecord& m);
+std::optional<MemberRecord> memberFromJson(const std::string& text);
+
+struct MembershipOptions {
+  std::string node_id;
+  std::string node_name;
+  std::string data_dir;     // membership.json is remembered here
+  std::string advertise;    // the IP other nodes reach this one at
+  int peer_port = kDefaultPeerPort;
+  int api_port = 7443;
+  std::string cluster_name;  // informative, from the spec if known
+  std::string version = "shoal 0.1.0";
+  std::map<std::string, std::string> labels;
+  FormationOptions formation;
+  Duration probe_interval{1000};
+  Duration probe_timeout{1000};
+  Duration lease_ttl{10000};
+  Duration facts_interval{5000};
+  Duration merge_interval{10000};  // hubs look for a better cluster this often
+  int max_failed_joins = 3;        // then the cluster is ignored while discovering
+};
+
+enum class Phase { kDiscovering, kMember };
+
+// What /v1/status and /v1/nodes show.
+struct MembershipStatus {
+  Phase phase = Phase::kDiscovering;
+  bool hub = false;
+  std::optional<ClusterInfo> cluster;
+  std::vector<MemberRecord> members;  // by id
+  std::vector<std::string> hubs;
+  std::string reason;  // the last formation decision or store error
+  int64_t lease = 0;
+};
+
+class Membership : public ClusterView {
+ public:
+  using EventSink = std::function<void(const std::string& level, const std::string& kind, const std::string& message)>;
+
+  Membership(MembershipOptions options, std::vector<DiscoverySourcePtr> sources, Prober& prober, Hub& hub,
+             StoreFactory stores, const Clock& clock, EventSink events = {});
+  ~Membership() override;
+
+  // One step of the state machine at the clock's now; returns when it wants the next.
+  TimePoint tick();
+  // SIGTERM: revoke the lease (others stop listing this node at once), stop etcd if hub.
+  void leave();
+
+  // GET /v1/cluster on the peer endpoint.
+  ProbeAnswer answer() const;
+  MembershipStatus status() const;
+
+  // ClusterView: members seen in the store (0 while discovering: nothing is settled).
+  int size() const override;
+  std::string nodeId() const override { return options_.node_id; }
+  bool settled() const override;
+  bool isOrigin() const override;
+
+ private:
+  TimePoint discover(TimePoint now);
+  TimePoint stay(TimePoint now);
+  Status originate(TimePoint now);
+  Status join(const FormationDecision& d, TimePoint now);
+  Status connect(const std::vector<std::string>& hubs, const std::optional<std::string>& expect_cluster,
+                 bool hub, TimePoint now);
+  Status registerSelf(TimePoint now);
+  Status refresh(TimePoint now);
+  bool returnOrRejoin(TimePoint now);
+  std::optional<FormationDecision> followOrigin(const ClusterInfo& own, const std::vector<ProbeAnswer>& answers) const;
+  void becomeDiscovering(const std::string& reason, TimePoint now);
+  void remember();
+  std::vector<ProbeAnswer> probeRound(std::vector<std::string>* skipped);
+  MemberRecord selfRecord(TimePoint now) const;
+  void event(const std::string& level, const std::string& kind, const std::string& message);
+
+  MembershipOptions options_;
+  std::vector<DiscoverySourcePtr> sources_;
+  Prober& prober_;
+  Hub& hub_;
+  StoreFactory stores_;
+  const Clock& clock_;
+  EventSink events_;
+  TimePoint started_;
+
+  // Loop-thread state.
+  bool first_tick_ = true;
+  std::optional<Formation> formation_;
+  std::map<std::string, int> failed_joins_;
+  std::set<std::string> ignored_;
+  KvStorePtr kv_;
+  LeaseId lease_ = 0;
+  TimePoint next_keepalive_{}, next_refresh_{}, next_merge_check_{};
+  TimePoint last_store_ok_{};
+  int store_failures_ = 0;
+  bool published_ = false;
+
+  // Shared with the peer endpoint and the reconciler.
+  mutable std::mutex mu_;
+  MembershipStatus status_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace shoal
