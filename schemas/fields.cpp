@@ -79,6 +79,7 @@ std::vector<std::pair<std::string, Value>> Value::entries() const {
     if (!kv.first.IsScalar() || !seen.insert(kv.first.Scalar()).second) continue;
     if (!usable(*schema_->additional, kv.second)) continue;
     const std::string& key = kv.first.Scalar();
+    if (schema_->property_names && !conforms(*schema_->property_names, keyAsString(key))) continue;
     out.emplace_back(key, Value(kv.second, *schema_->additional, joinPath(path_, key), trace_path_ + ".*",
                                 valueLoc(kv.first, kv.second), ctx_));
   }

@@ -38,6 +38,7 @@ void parseObjectKeywords(JsonSchema& s, const json& j, const std::string& where)
     if (a.is_boolean()) s.additional_allowed = a.get<bool>();
     else s.additional = parseSub(a, where + ".additionalProperties");
   }
+  if (j.contains("propertyNames")) s.property_names = parseSub(j["propertyNames"], where + ".propertyNames");
 }
 
 std::unique_ptr<JsonSchema> parseNode(const json& j, const std::string& where) {

@@ -2,10 +2,10 @@
 // walks. Parsed once from the embedded .json text.
 //
 // Supported keywords: type (a name or a list), properties, required, additionalProperties (false or
-// a schema), enum (strings), minimum, maximum, exclusiveMinimum, minLength, minItems, pattern
-// (ECMAScript, searched like JSON Schema does), items, oneOf, format, default, and the annotation
-// `errorMessage` (the text shown when `pattern` fails). Other keywords ($schema, title,
-// description, ...) are annotations and ignored.
+// a schema), propertyNames (every key, read as a string), enum (strings), minimum, maximum,
+// exclusiveMinimum, minLength, minItems, pattern (ECMAScript, searched like JSON Schema does),
+// items, oneOf, format, default, and the annotation `errorMessage` (the text shown when `pattern`
+// fails). Other keywords ($schema, title, description, ...) are annotations and ignored.
 //
 // `oneOf` branches must accept disjoint types: the validator picks the branch by the value's type,
 // which is what `oneOf` means when the branches can't overlap.
@@ -29,6 +29,7 @@ struct JsonSchema {
   std::vector<std::string> required;
   bool additional_allowed = true;
   std::unique_ptr<JsonSchema> additional;  // schema of keys not in `properties`, if any
+  std::unique_ptr<JsonSchema> property_names;  // schema every key (as a string) must meet, if any
   std::vector<std::string> enum_values;
   std::optional<double> minimum, maximum, exclusive_minimum;
   std::optional<size_t> min_length, min_items;
@@ -37,7 +38,8 @@ struct JsonSchema {
   std::string error_message;
   std::unique_ptr<JsonSchema> items;
   std::vector<JsonSchema> one_of;
-  std::string format;       // duration | size | port-or-range | port-mapping | volume-mapping
+  // duration | size | port-or-range | port-mapping | volume-mapping | peer-address | dns-server
+  std::string format;
   // The `default`, as text: JSON is YAML, so loaded it reads exactly like the same value written in
   // a file. Kept as text because yaml-cpp nodes are not safe to share between threads.
   std::optional<std::string> default_text;

@@ -1,5 +1,9 @@
 #include "schemas/short_forms.h"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <regex>
 #include <string>
@@ -14,6 +18,25 @@ std::optional<int> parsePort(std::string_view text) {
   if (v < 1 || v > 65535) return std::nullopt;
   return v;
 }
+
+bool isIpv4(std::string_view text) {
+  in_addr addr{};
+  return inet_pton(AF_INET, std::string(text).c_str(), &addr) == 1;
+}
+
+bool isIpv6(std::string_view text) {
+  in6_addr addr{};
+  return inet_pton(AF_INET6, std::string(text).c_str(), &addr) == 1;
+}
+
+bool isHostName(std::string_view host) {
+  return !host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+  });
+}
+
+// ":7444" after a host, or nothing.
+bool optionalPort(std::string_view rest) { return rest.empty() || (rest[0] == ':' && parsePort(rest.substr(1))); }
 
 }  // namespace
 
@@ -62,5 +85,22 @@ std::optional<VolumeSpec> parseVolumeMapping(std::string_view text) {
   if (!std::regex_match(s, m, kForm)) return std::nullopt;
   return VolumeSpec{m[1].str(), m[2].str(), m[3].matched && m[3].str() == "ro"};
 }
+
+bool isPeerAddress(std::string_view text) {
+  if (text.starts_with('[')) {
+    size_t close = text.find(']');
+    return close != std::string_view::npos && isIpv6(text.substr(1, close - 1)) && optionalPort(text.substr(close + 1));
+  }
+  if (std::count(text.begin(), text.end(), ':') > 1) return isIpv6(text);
+  size_t colon = std::min(text.find(':'), text.size());
+  return isHostName(text.substr(0, colon)) && optionalPort(text.substr(colon));
+}
+
+bool isDnsServer(std::string_view text) {
+  size_t colon = std::min(text.find(':'), text.size());
+  return isIpv4(text.substr(0, colon)) && optionalPort(text.substr(colon));
+}
+
+bool isIpAddress(std::string_view text) { return isIpv4(text) || isIpv6(text); }
 
 }  // namespace shoal

@@ -1,4 +1,5 @@
-// The short string forms of app fields, shared by the validator (custom `format`s) and the builder.
+// The short string forms of app and node fields, shared by the validator (custom `format`s) and the
+// builders.
 #pragma once
 
 #include <optional>
@@ -15,5 +16,13 @@ std::optional<std::pair<int, int>> parsePortRange(std::string_view text);
 std::optional<PortSpec> parsePortMapping(std::string_view text);
 // "data:/var/lib/data" or "data:/var/lib/data:ro" (":rw" is accepted too).
 std::optional<VolumeSpec> parseVolumeMapping(std::string_view text);
+
+// A peer's address as discovery reads it: "host", "host:port", "[IPv6]", "[IPv6]:port" or a bare
+// IPv6 address. Hosts are IPv4 addresses or names of letters, digits, '.', '-' and '_'; ports 1..65535.
+bool isPeerAddress(std::string_view text);
+// A nameserver: an IPv4 address with an optional port, "127.0.0.1" or "127.0.0.1:5353".
+bool isDnsServer(std::string_view text);
+// An IPv4 or IPv6 address (no port, no brackets).
+bool isIpAddress(std::string_view text);
 
 }  // namespace shoal

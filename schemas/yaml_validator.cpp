@@ -28,6 +28,10 @@ std::string formatExpectation(const std::string& format) {
   if (format == "port-or-range") return "expected a port like 8080 or a range like 8080-8089";
   if (format == "port-mapping") return "expected a port like \"80\", \"8080:80\", \"8080-8089:80\" or \"127.0.0.1:53:53/udp\"";
   if (format == "volume-mapping") return "expected a volume like \"data:/var/lib/data\" or \"data:/var/lib/data:ro\"";
+  if (format == "peer-address") {
+    return "expected an address like \"10.0.0.2\", \"10.0.0.2:7444\", \"n1.example.com\" or \"[fd00::1]:7444\"";
+  }
+  if (format == "dns-server") return "expected an IPv4 address with an optional port like \"127.0.0.1:5353\"";
   return "";
 }
 
@@ -38,6 +42,8 @@ bool formatHolds(const std::string& format, const std::string& text) {
   if (format == "port-or-range") return parsePortRange(text).has_value();
   if (format == "port-mapping") return parsePortMapping(text).has_value();
   if (format == "volume-mapping") return parseVolumeMapping(text).has_value();
+  if (format == "peer-address") return isPeerAddress(text);
+  if (format == "dns-server") return isDnsServer(text);
   return true;
 }
 
@@ -123,6 +129,7 @@ void validateMap(const JsonSchema& s, const YAML::Node& node, Loc loc, const std
       continue;
     }
     seen.emplace(key, key_loc);
+    if (s.property_names) validateAt(*s.property_names, keyAsString(key), key_loc, key_path, ctx);
     const JsonSchema* sub = s.property(key);
     if (sub == nullptr) sub = s.additional.get();
     if (sub == nullptr) {
@@ -196,6 +203,12 @@ std::optional<YAML::Mark> unclosedQuote(const YAML::Node& node, const std::strin
 }
 
 }  // namespace
+
+YAML::Node keyAsString(const std::string& key) {
+  YAML::Node node(key);
+  node.SetTag("!");  // as if quoted: a key is text however it looks (`1`, `true`)
+  return node;
+}
 
 std::optional<YAML::Node> parseYaml(const std::string& text, const std::string& file, Diagnostics& out) {
   YAML::Node doc;

@@ -29,6 +29,9 @@ bool conforms(const JsonSchema& schema, const YAML::Node& node);
 // The `oneOf` branch that accepts `node`'s type; `&schema` when there is no `oneOf`; nullptr if none.
 const JsonSchema* branchFor(const JsonSchema& schema, const YAML::Node& node);
 
+// A map key as a string node, for `propertyNames`: JSON keys are strings, so `1:` is the key "1".
+YAML::Node keyAsString(const std::string& key);
+
 // By file, line, column; stable, so errors at one place keep the order they were found in.
 void sortDiagnostics(Diagnostics& diags);
 
