@@ -12,20 +12,21 @@
 #include "schemas/yaml_validator.h"
 
 namespace shoal {
-namespace {
 
 namespace fs = std::filesystem;
 
-std::string resolve(const std::string& path, const std::string& base_dir) {
+std::string resolvePath(const std::string& path, const std::string& base_dir) {
   if (path.empty() || base_dir.empty() || fs::path(path).is_absolute()) return path;
   return (fs::path(base_dir) / path).lexically_normal().string();
 }
 
 // "https://...", "file://...", "ssh://..." and scp-like "git@host:repo.git" are left as they are.
-bool isUrl(const std::string& repo) {
+bool isRepoUrl(const std::string& repo) {
   static const std::regex kScpLike(R"(^[^/@]+@[^/:]+:)");
   return repo.find("://") != std::string::npos || std::regex_search(repo, kScpLike);
 }
+
+namespace {
 
 std::string hostName() {
   char buf[256] = {};
@@ -34,18 +35,18 @@ std::string hostName() {
 }
 
 void readSpecRepo(const Value& spec, const std::string& base, NodeConfig::SpecRepo& s) {
-  if (auto v = spec.field("repo")) s.repo = isUrl(v->text()) ? v->text() : resolve(v->text(), base);
+  if (auto v = spec.field("repo")) s.repo = isRepoUrl(v->text()) ? v->text() : resolvePath(v->text(), base);
   if (auto v = spec.field("branch")) s.branch = v->text();
   if (auto v = spec.field("poll_interval")) s.poll_interval = v->duration();
-  if (auto v = spec.field("token_file")) s.token_file = resolve(v->text(), base);
-  if (auto v = spec.field("ca_file")) s.ca_file = resolve(v->text(), base);
+  if (auto v = spec.field("token_file")) s.token_file = resolvePath(v->text(), base);
+  if (auto v = spec.field("ca_file")) s.ca_file = resolvePath(v->text(), base);
   if (auto v = spec.field("write_notes")) s.write_notes = v->boolean();
 }
 
 void readTls(const Value& tls, const std::string& base, NodeConfig::Tls& t) {
-  if (auto v = tls.field("cluster_ca_cert")) t.cluster_ca_cert = resolve(v->text(), base);
-  if (auto v = tls.field("cluster_ca_key")) t.cluster_ca_key = resolve(v->text(), base);
-  if (auto v = tls.field("operator_ca_cert")) t.operator_ca_cert = resolve(v->text(), base);
+  if (auto v = tls.field("cluster_ca_cert")) t.cluster_ca_cert = resolvePath(v->text(), base);
+  if (auto v = tls.field("cluster_ca_key")) t.cluster_ca_key = resolvePath(v->text(), base);
+  if (auto v = tls.field("operator_ca_cert")) t.operator_ca_cert = resolvePath(v->text(), base);
   if (auto v = tls.field("cert_lifetime")) t.cert_lifetime = v->duration();
 }
 
@@ -53,7 +54,7 @@ NodeConfig buildNodeConfig(const Value& root, const std::string& base) {
   NodeConfig c;
   c.name = hostName();
   if (auto v = root.field("name")) c.name = v->text();
-  if (auto v = root.field("data_dir")) c.data_dir = resolve(v->text(), base);
+  if (auto v = root.field("data_dir")) c.data_dir = resolvePath(v->text(), base);
   if (auto v = root.field("log_level")) c.log_level = v->text();
   if (auto v = root.field("spec")) readSpecRepo(*v, base, c.spec);
   if (auto v = root.field("api")) {
@@ -61,6 +62,10 @@ NodeConfig buildNodeConfig(const Value& root, const std::string& base) {
     if (auto f = v->field("port")) c.api.port = f->integer();
   }
   if (auto v = root.field("tls")) readTls(*v, base, c.tls);
+  if (auto v = root.field("discovery")) readDiscovery(*v, base, c.discovery);
+  c.cluster.enabled = root.has("cluster");
+  if (auto v = root.field("cluster")) readCluster(*v, base, c.cluster);
+  checkNodeSections(root);
   if (auto v = root.field("runtime")) c.runtime = v->text();
   if (auto v = root.field("docker_socket")) c.docker_socket = v->text();
   if (auto v = root.field("resync_interval")) c.resync_interval = v->duration();

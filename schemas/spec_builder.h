@@ -50,6 +50,17 @@ std::optional<ClusterSpec> loadClusterFile(const std::string& text, Diagnostics&
 std::optional<AppDraft> loadAppFile(const std::string& file, const std::string& text, Diagnostics& out,
                                     std::set<std::string>* trace = nullptr);
 
+// node.yaml (node_config.cpp, node_cluster.cpp). `resolvePath`: `path` against `base_dir` unless it
+// is absolute or empty. `isRepoUrl`: a git repo given as a URL ("https://...", "file://...",
+// "git@host:repo.git") rather than a path.
+std::string resolvePath(const std::string& path, const std::string& base_dir);
+bool isRepoUrl(const std::string& repo);
+// The `discovery` and `cluster` sections, with the rules the schema can't express.
+void readDiscovery(const Value& discovery, const std::string& base_dir, NodeConfig::Discovery& d);
+void readCluster(const Value& cluster, const std::string& base_dir, NodeConfig::Cluster& c);
+// Rules across sections: `discovery` needs `cluster`; the node's ports must differ.
+void checkNodeSections(const Value& root);
+
 // `parseNodeConfig`, collecting the key paths read into `trace` when given.
 std::expected<NodeConfig, Diagnostics> parseNodeConfigTraced(const std::string& text, const std::string& file,
                                                              const std::string& base_dir,

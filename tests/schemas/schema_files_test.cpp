@@ -75,7 +75,11 @@ const char kFullNode[] =
     "spec: {repo: r, branch: b, poll_interval: 1s, token_file: t, ca_file: c, write_notes: true}\n"
     "api: {listen: l, port: 1}\n"
     "tls: {cluster_ca_cert: a, cluster_ca_key: b, operator_ca_cert: c, cert_lifetime: 1d}\n"
-    "runtime: sim\ndocker_socket: s\nresync_interval: 1s\nstop_timeout: 1s\n";
+    "runtime: sim\ndocker_socket: s\nresync_interval: 1s\nstop_timeout: 1s\n"
+    "discovery:\n  timeout: 1s\n  sources:\n    - static: [a]\n    - {url: \"http://u\", ca_file: c}\n"
+    "    - {dns: d, port: 1, server: 127.0.0.1}\n    - {git: g, path: p, branch: b, token_file: t, publish: true}\n"
+    "cluster:\n  listen: l\n  port: 2\n  advertise: \"\"\n  contacts: 1\n  stable_for: 1s\n  probe_interval: 1s\n"
+    "  lease_ttl: 2s\n  labels: {a: b}\n  etcd: {binary: e, client_port: 3, peer_port: 4}\n";
 
 TEST(SchemaFilesTest, ClusterSchemaListsExactlyTheKeysTheLoaderReads) {
   std::set<std::string> read;
@@ -119,6 +123,16 @@ TEST(SchemaFilesTest, ValidatorReportsTheSubsetKeywords) {
   EXPECT_EQ(out[0].str(), "f.yaml:1:4: a: must have at least 2 items");
   EXPECT_EQ(out[1].str(), "f.yaml:1:5: a[0]: must be at least 3 characters long");
   EXPECT_EQ(out[2].str(), "f.yaml:2:4: b: must match ^x, got \"y\"");
+}
+
+// `propertyNames` checks every key as a string, even one YAML reads as a number.
+TEST(SchemaFilesTest, ValidatorChecksPropertyNames) {
+  JsonSchema s = parseJsonSchema(R"({"type": "object", "propertyNames": {"pattern": "^[a-z0-9]+$"},
+    "additionalProperties": {"type": "string"}})");
+  Diagnostics out;
+  validateDocument(s, YAML::Load("ok: a\n1: b\nBad: c\n"), "f.yaml", out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].str(), "f.yaml:3:1: Bad: must match ^[a-z0-9]+$, got \"Bad\"");
 }
 
 }  // namespace
