@@ -1,7 +1,7 @@
 // Peer discovery: where a starting node looks for other nodes. `node.yaml` will list an ordered
 // set of sources (static addresses, a URL, DNS, a file in a git repo); each yields candidate peer
 // addresses, which joining then tries. A candidate is only a place to knock: it may be dead, or
-// this node itself. See doc/discovery.md. Not wired into the node yet (next step of issue 7).
+// this node itself. See doc/discovery.md; node.yaml's `discovery:` section builds them.
 #pragma once
 
 #include <memory>
@@ -13,8 +13,8 @@
 
 namespace shoal {
 
-// The node's API port; a bare host or an A record without SRV gets it.
-inline constexpr int kDefaultPeerPort = 7443;
+// The peer endpoint's default port (`cluster.port`); a bare host or an A record without SRV gets it.
+inline constexpr int kDefaultPeerPort = 7444;
 
 struct PeerAddress {
   std::string host;  // a DNS name, an IPv4 address, or an IPv6 address without brackets

@@ -1,11 +1,17 @@
 #include "node/node.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 #include <filesystem>
 
 #include "builder/docker_builder.h"
+#include "cluster/etcd_hub.h"
+#include "cluster/etcd_kv.h"
+#include "cluster/prober.h"
 #include "common/log.h"
 #include "gitops/git_source.h"
 #include "reconcile/desired.h"
@@ -16,6 +22,136 @@
 namespace shoal {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// The first IPv4 address of an interface that is up and not loopback (a container's eth0), else
+// 127.0.0.1.
+std::string detectAddress() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return "127.0.0.1";
+  std::string found;
+  for (ifaddrs* i = list; i && found.empty(); i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+    if (!(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK)) continue;
+    char buf[INET_ADDRSTRLEN];
+    auto* in = reinterpret_cast<sockaddr_in*>(i->ifa_addr);
+    if (inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf)) found = buf;
+  }
+  freeifaddrs(list);
+  return found.empty() ? "127.0.0.1" : found;
+}
+
+DiscoveryConfig discoveryConfig(const NodeConfig& config) {
+  DiscoveryConfig d;
+  d.timeout = config.discovery.timeout;
+  int i = 0;
+  for (const auto& s : config.discovery.sources) {
+    DiscoverySourceConfig c;
+    if (s.kind == "static") c.kind = DiscoveryKind::kStatic;
+    else if (s.kind == "url") c.kind = DiscoveryKind::kUrl;
+    else if (s.kind == "dns") c.kind = DiscoveryKind::kDns;
+    else c.kind = DiscoveryKind::kGit;
+    c.addresses = s.addresses;
+    c.url = s.url;
+    c.ca_file = s.ca_file;
+    c.name = s.name;
+    c.port = s.port;
+    c.server = s.server;
+    c.repo = s.repo;
+    c.path = s.path;
+    c.branch = s.branch;
+    c.token_file = s.token_file;
+    c.publish = s.publish;
+    c.mirror_dir = config.data_dir + "/discovery-" + std::to_string(i++) + ".git";
+    d.sources.push_back(std::move(c));
+  }
+  return d;
+}
+
+ApiResponse peerRoute(const ApiRequest& request, const Membership& membership) {
+  std::string path = request.target.substr(0, request.target.find('?'));
+  if (path != "/v1/cluster") return errorResponse(404, "no such path: " + path);
+  if (request.method != "GET") return errorResponse(405, "use GET");
+  return ApiResponse{200, "application/json", answerToJson(membership.answer()), {}};
+}
+
+// Builds discovery, the prober, the etcd hub, membership and the peer endpoint.
+Status buildCluster(NodeContext& ctx) {
+  const NodeConfig& config = ctx.config;
+  auto sources = makeDiscoverySources(discoveryConfig(config));
+  if (!sources) return fail(sources.error().code, "discovery: " + sources.error().message);
+
+  ctx.prober = std::make_unique<HttpsProber>(
+      HttpsProber::Options{ctx.identity.cert_file, ctx.identity.key_file, config.tls.cluster_ca_cert});
+
+  EtcdProcessOptions etcd;
+  etcd.binary = config.cluster.etcd.binary;
+  etcd.name = ctx.identity.node_id;
+  etcd.data_dir = config.data_dir + "/etcd";
+  etcd.listen_host = config.cluster.listen;
+  etcd.advertise_host = ctx.advertise;
+  etcd.client_port = config.cluster.etcd.client_port;
+  etcd.peer_port = config.cluster.etcd.peer_port;
+  etcd.cert_file = ctx.identity.cert_file;
+  etcd.key_file = ctx.identity.key_file;
+  etcd.trusted_ca_file = config.tls.cluster_ca_cert;
+  etcd.log_file = config.data_dir + "/etcd.log";
+  ctx.hub = std::make_unique<EtcdHub>(etcd);
+
+  std::string cert = ctx.identity.cert_file, key = ctx.identity.key_file, ca = config.tls.cluster_ca_cert;
+  StoreFactory stores = [cert, key, ca](const std::vector<std::string>& endpoints) -> KvStorePtr {
+    EtcdKvOptions o;
+    o.endpoints = endpoints;
+    o.cert_file = cert;
+    o.key_file = key;
+    o.ca_file = ca;
+    return std::make_unique<EtcdKv>(o);
+  };
+
+  MembershipOptions mo;
+  mo.node_id = ctx.identity.node_id;
+  mo.node_name = config.name;
+  mo.data_dir = config.data_dir;
+  mo.advertise = ctx.advertise;
+  mo.peer_port = config.cluster.port;
+  mo.api_port = config.api.port;
+  mo.labels = config.cluster.labels;
+  mo.formation.stable_for = config.cluster.stable_for;
+  mo.formation.contacts = config.cluster.contacts;
+  mo.probe_interval = config.cluster.probe_interval;
+  mo.lease_ttl = config.cluster.lease_ttl;
+  StateStore* store = ctx.store.get();
+  const Clock* clock = ctx.clock.get();
+  ctx.membership = std::make_unique<Membership>(
+      mo, std::move(*sources), *ctx.prober, *ctx.hub, stores, *ctx.clock,
+      [store, clock](const std::string& level, const std::string& kind, const std::string& message) {
+        Event e;
+        e.at = clock->now();
+        e.level = level;
+        e.kind = kind;
+        e.message = message;
+        (void)store->appendEvent(e);
+      });
+
+  HttpsServer::Options peer;
+  peer.address = config.cluster.listen;
+  peer.port = static_cast<uint16_t>(config.cluster.port);
+  peer.cert_file = ctx.identity.cert_file;
+  peer.key_file = ctx.identity.key_file;
+  peer.client_ca_file = config.tls.cluster_ca_cert;
+  peer.handshake_timeout = Duration(3000);
+  Membership& m = *ctx.membership;
+  ctx.peer = std::make_unique<HttpsServer>(peer, [&m](const ApiRequest& r) { return peerRoute(r, m); });
+  return ok();
+}
+
+}  // namespace
+
+ClusterView& clusterView(NodeContext& ctx) {
+  if (ctx.membership) return *ctx.membership;
+  return *ctx.cluster;
+}
 
 Result<std::unique_ptr<NodeContext>> buildNode(const NodeConfig& config) {
   auto ctx = std::make_unique<NodeContext>();
@@ -28,8 +164,17 @@ Result<std::unique_ptr<NodeContext>> buildNode(const NodeConfig& config) {
   ctx->identity_options = IdentityOptions{config.data_dir + "/identity", config.tls.cluster_ca_cert,
                                           config.tls.cluster_ca_key, config.name, {"localhost", config.name},
                                           {"127.0.0.1"}, config.tls.cert_lifetime};
-  if (config.api.listen != "0.0.0.0" && config.api.listen != "127.0.0.1" && config.api.listen.find_first_not_of("0123456789.") == std::string::npos)
-    ctx->identity_options.ip_addresses.push_back(config.api.listen);
+  auto addIp = [&](const std::string& ip) {
+    auto& ips = ctx->identity_options.ip_addresses;
+    if (ip != "0.0.0.0" && ip.find_first_not_of("0123456789.") == std::string::npos &&
+        std::find(ips.begin(), ips.end(), ip) == ips.end())
+      ips.push_back(ip);
+  };
+  addIp(config.api.listen);
+  if (config.cluster.enabled) {
+    ctx->advertise = config.cluster.advertise.empty() ? detectAddress() : config.cluster.advertise;
+    addIp(ctx->advertise);
+  }
   auto identity = ensureIdentity(ctx->identity_options, *ctx->clock);
   if (!identity) return fail(identity.error().code, "identity: " + identity.error().message);
   ctx->identity = *identity;
@@ -56,7 +201,11 @@ Result<std::unique_ptr<NodeContext>> buildNode(const NodeConfig& config) {
   }
   ctx->builder =
       std::make_unique<DockerImageBuilder>(*ctx->runtime, *ctx->store, *ctx->clock, ctx->shutdown.get_token());
-  ctx->cluster = std::make_unique<LocalCluster>(ctx->identity.node_id);
+  if (config.cluster.enabled) {
+    if (auto st = buildCluster(*ctx); !st) return std::unexpected(st.error());
+  } else {
+    ctx->cluster = std::make_unique<LocalCluster>(ctx->identity.node_id);
+  }
 
   ReconcilerOptions ro;
   ro.node_name = config.name;
@@ -68,7 +217,7 @@ Result<std::unique_ptr<NodeContext>> buildNode(const NodeConfig& config) {
   ro.write_notes = config.spec.write_notes;
   ro.stop = ctx->shutdown.get_token();
   ctx->reconciler = std::make_unique<Reconciler>(*ctx->source, *ctx->runtime, *ctx->builder, *ctx->store,
-                                                 *ctx->cluster, *ctx->clock, ro);
+                                                 clusterView(*ctx), *ctx->clock, ro);
   ctx->backend = std::make_unique<NodeBackend>(*ctx->store, *ctx->runtime, ctx->identity.node_id);
 
   HttpsServer::Options api;
@@ -88,9 +237,19 @@ NodeRunner::~NodeRunner() { stop(); }
 Status NodeRunner::start() {
   auto st = ctx_.reconciler->start();
   if (!st) return st;
-  ctx_.backend->publish(ctx_.reconciler->report());
+  publishStatus();
   st = ctx_.api->start();
   if (!st) return fail(st.error().code, "api: " + st.error().message);
+  if (ctx_.peer) {
+    st = ctx_.peer->start();
+    if (!st) return fail(st.error().code, "peer endpoint: " + st.error().message);
+    logger("node")->info("peer endpoint at https://{}:{}/v1/cluster (advertised as {})", ctx_.config.cluster.listen,
+                         ctx_.peer->port(), ctx_.advertise);
+    membership_thread_ = std::jthread([this] {
+      pthread_setname_np(pthread_self(), "membership");
+      runMembership();
+    });
+  }
   logger("node")->info("node {} ({}) ready: status at https://{}:{}/v1/status, spec {} ({})", ctx_.config.name,
                        ctx_.identity.node_id, ctx_.config.api.listen, ctx_.api->port(), ctx_.config.spec.repo,
                        ctx_.config.spec.branch);
@@ -119,13 +278,52 @@ void NodeRunner::stop() {
     events_thread_.join();
   }
   if (loop_thread_.joinable()) loop_thread_.join();
+  if (membership_thread_.joinable()) membership_thread_.join();
+  // Leave before the endpoints close: revoking the lease makes every other node drop this one at
+  // once; a hub also stops etcd cleanly.
+  if (ctx_.membership) ctx_.membership->leave();
+  if (ctx_.peer) ctx_.peer->stop();
   if (ctx_.api) ctx_.api->stop();
+}
+
+void NodeRunner::publishStatus() {
+  if (!ctx_.membership) return ctx_.backend->publish(ctx_.reconciler->report());
+  MembershipStatus ms = ctx_.membership->status();
+  ctx_.backend->publish(ctx_.reconciler->report(), &ms);
+}
+
+void NodeRunner::wakeLoop() {
+  ctx_.reconciler->wake();
+  std::lock_guard lock(mu_);
+  cv_.notify_all();
+}
+
+void NodeRunner::runMembership() {
+  Membership& m = *ctx_.membership;
+  int last_size = -1;
+  bool last_origin = false;
+  while (true) {
+    TimePoint next = m.tick();
+    // The reconciler acts on size and origin: tell it at once when they change.
+    int size = m.size();
+    bool origin = m.isOrigin();
+    if (size != last_size || origin != last_origin) {
+      last_size = size;
+      last_origin = origin;
+      wakeLoop();
+    }
+    std::unique_lock lock(mu_);
+    auto wait = next - ctx_.clock->now();
+    if (wait < Duration(0)) wait = Duration(0);
+    cv_.wait_for(lock, wait, [&] { return stopping_; });
+    if (stopping_) return;
+  }
 }
 
 void NodeRunner::loop() {
   while (true) {
     TimePoint next = ctx_.reconciler->tick();
-    ctx_.backend->publish(ctx_.reconciler->report());
+    publishStatus();
     renewIdentityIfDue();
     std::unique_lock lock(mu_);
     // The real clock is the system clock here, so a condition-variable deadline matches it.
@@ -172,6 +370,7 @@ void NodeRunner::renewIdentityIfDue() {
   }
   ctx_.identity = *renewed;
   auto st = ctx_.api->reloadCertificate();
+  if (st && ctx_.peer) st = ctx_.peer->reloadCertificate();
   logger("cluster")->info("certificate renewed, valid until {}, next renewal at {}{}", formatTime(renewed->not_after),
                           formatTime(renewed->renew_at), st ? "" : " (not reloaded: " + st.error().message + ")");
 }

@@ -12,6 +12,7 @@
 #include "builder/image_builder.h"
 #include "cluster/cluster_view.h"
 #include "cluster/identity.h"
+#include "cluster/membership.h"
 #include "common/clock.h"
 #include "gitops/spec_source.h"
 #include "node/node_backend.h"
@@ -32,7 +33,13 @@ struct NodeContext {
   SpecSourcePtr source;
   ContainerRuntimePtr runtime;
   ImageBuilderPtr builder;
-  ClusterViewPtr cluster;
+  ClusterViewPtr cluster;  // standalone: LocalCluster; clustered: null, `membership` is the view
+  // Clustered only (node.yaml has a `cluster:` section):
+  std::string advertise;  // the IP other nodes reach this one at
+  std::unique_ptr<Prober> prober;
+  std::unique_ptr<Hub> hub;
+  std::unique_ptr<Membership> membership;
+  std::unique_ptr<HttpsServer> peer;  // GET /v1/cluster, for nodes of the cluster CA only
   std::unique_ptr<Reconciler> reconciler;
   std::unique_ptr<NodeBackend> backend;
   std::unique_ptr<HttpsServer> api;
@@ -42,7 +49,11 @@ struct NodeContext {
 // Errors say which part failed and why.
 Result<std::unique_ptr<NodeContext>> buildNode(const NodeConfig& config);
 
-// Runs the loop thread ("reconcile") and the Docker event thread ("docker-events") until `stop`.
+ClusterView& clusterView(NodeContext& ctx);
+
+// Runs the loop thread ("reconcile"), the Docker event thread ("docker-events") and, when
+// clustered, the membership thread ("membership") until `stop`, which leaves the cluster (the
+// lease is revoked) and stops etcd if this node runs it.
 class NodeRunner {
  public:
   explicit NodeRunner(NodeContext& ctx);
@@ -53,6 +64,9 @@ class NodeRunner {
  private:
   void loop();
   void watchDocker(std::stop_token stop);
+  void runMembership();
+  void wakeLoop();
+  void publishStatus();
   void renewIdentityIfDue();
 
   NodeContext& ctx_;
@@ -61,6 +75,7 @@ class NodeRunner {
   bool stopping_ = false;  // GUARDED_BY(mu_)
   std::jthread loop_thread_;
   std::jthread events_thread_;
+  std::jthread membership_thread_;
 };
 
 }  // namespace shoal

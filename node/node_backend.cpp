@@ -8,8 +8,16 @@ namespace shoal {
 NodeBackend::NodeBackend(StateStore& store, ContainerRuntime& runtime, std::string node_id)
     : store_(store), runtime_(runtime), node_id_(std::move(node_id)) {}
 
-void NodeBackend::publish(const Report& report) {
-  auto snap = std::make_shared<Snapshot>(Snapshot{statusJson(report), appsJson(report), metricsText(report)});
+void NodeBackend::publish(const Report& report, const MembershipStatus* membership) {
+  MemberRecord self;
+  if (!membership) {
+    self.id = report.node_id;
+    self.name = report.node_name;
+    self.hub = true;
+    self.facts = readFacts(".", report.started, report.last_tick);
+  }
+  auto snap = std::make_shared<Snapshot>(Snapshot{statusJson(report, membership), appsJson(report),
+                                                  metricsText(report), nodesJson(membership, self)});
   std::lock_guard lock(mu_);
   snapshot_ = std::move(snap);
 }

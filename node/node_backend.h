@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "api/api_backend.h"
+#include "cluster/membership.h"
 #include "reconcile/report.h"
 #include "reconcile/state_store.h"
 #include "runtime/container_runtime.h"
@@ -16,8 +17,8 @@ class NodeBackend : public ApiBackend {
  public:
   NodeBackend(StateStore& store, ContainerRuntime& runtime, std::string node_id);
 
-  // Called by the loop thread after each tick.
-  void publish(const Report& report);
+  // Called by the loop thread after each tick. `membership` is null for a standalone node.
+  void publish(const Report& report, const MembershipStatus* membership = nullptr);
 
   std::shared_ptr<const Snapshot> snapshot() const override;
   Result<std::string> eventsJson(int64_t since, int limit) override;

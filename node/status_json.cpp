@@ -32,7 +32,25 @@ json appJson(const AppReport& a) {
 
 }  // namespace
 
-std::string statusJson(const Report& r) {
+namespace {
+
+json memberJson(const MemberRecord& m) { return json::parse(memberToJson(m)); }
+
+const char* phaseName(Phase p) { return p == Phase::kMember ? "member" : "discovering"; }
+
+}  // namespace
+
+std::string nodesJson(const MembershipStatus* m, const MemberRecord& self) {
+  json out = json::array();
+  if (!m) {
+    out.push_back(memberJson(self));
+  } else {
+    for (const auto& rec : m->members) out.push_back(memberJson(rec));
+  }
+  return out.dump(2) + "\n";
+}
+
+std::string statusJson(const Report& r, const MembershipStatus* m) {
   json apps = json::array();
   for (const AppReport& a : r.apps) apps.push_back(appJson(a));
   json spec = {{"repo", r.repo},
@@ -52,6 +70,24 @@ std::string statusJson(const Report& r) {
               {"apps", r.activation}}},
             {"converged", r.converged},
             {"apps", apps}};
+  if (!r.cluster_settled) j["cluster"]["apps"] = "waiting for the cluster";
+  if (m) {
+    json& c = j["cluster"];
+    c["phase"] = phaseName(m->phase);
+    c["hub"] = m->hub;
+    c["hubs"] = m->hubs;
+    c["reason"] = m->reason;
+    if (m->cluster) {
+      c["id"] = m->cluster->id;
+      c["origin"] = m->cluster->origin;
+      c["created_at"] = formatTime(TimePoint(Duration(m->cluster->created_at)));
+      c["size"] = m->phase == Phase::kMember ? static_cast<int>(m->members.size()) : 0;
+    }
+    json members = json::array();
+    for (const auto& rec : m->members)
+      members.push_back({{"id", rec.id}, {"name", rec.name}, {"hub", rec.hub}, {"address", rec.peer_address}});
+    c["members"] = members;
+  }
   if (!r.last_errors.empty()) j["errors"] = r.last_errors;
   return j.dump(2) + "\n";
 }

@@ -50,6 +50,7 @@ void Reconciler::publish(const Desired& desired, const Plan& plan, const std::ve
   report_.applied_commit = applied_commit_;
   report_.cluster = desired.cluster;
   report_.cluster_size = cluster_.size();
+  report_.cluster_settled = true;
   report_.min_nodes = spec_->cluster.min_nodes;
   report_.below_min = belowMinName(spec_->cluster.below_min);
   report_.activation = activationName(desired.activation);

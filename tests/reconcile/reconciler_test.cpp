@@ -307,6 +307,7 @@ TEST_F(ReconcilerTest, NothingIsTouchedUntilTheClusterIsSettled) {
   cluster_.setSettled(true);
   ticks(*r, 3);
   EXPECT_EQ(count(ContainerState::kRunning), 0);
+  EXPECT_TRUE(r->report().cluster_settled);
 }
 
 TEST_F(ReconcilerTest, AnUnreachableRepoKeepsTheLastGoodCommitRunning) {
