@@ -164,17 +164,23 @@ size_t collect(char* data, size_t size, size_t n, void* out) {
 }  // namespace
 
 std::optional<NodeProcess::Response> NodeProcess::get(const std::string& path) const {
+  return httpsGet("127.0.0.1", options_.api_port, path, options_.pki_dir);
+}
+
+std::optional<NodeProcess::Response> httpsGet(const std::string& host, int port, const std::string& path,
+                                              const std::string& p) {
   CURL* curl = curl_easy_init();
   if (curl == nullptr) return std::nullopt;
-  std::string url = "https://127.0.0.1:" + std::to_string(options_.api_port) + path;
-  const std::string& p = options_.pki_dir;
+  std::string url = "https://" + host + ":" + std::to_string(port) + path;
   std::string ca = p + "/cluster-ca.crt", cert = p + "/operator-admin.crt", key = p + "/operator-admin.key";
-  Response r;
+  NodeProcess::Response r;
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_CAINFO, ca.c_str());
   curl_easy_setopt(curl, CURLOPT_SSLCERT, cert.c_str());
   curl_easy_setopt(curl, CURLOPT_SSLKEY, key.c_str());
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_PROXY, "");
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
   CURLcode rc = curl_easy_perform(curl);

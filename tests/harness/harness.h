@@ -95,6 +95,11 @@ class NodeProcess {
   pid_t pid_ = -1;
 };
 
+// GET https://HOST:PORT/PATH with the operator certificate of `pki_dir` (made by make-cas),
+// trusting its cluster CA; nullopt if no answer within 5 s.
+std::optional<NodeProcess::Response> httpsGet(const std::string& host, int port, const std::string& path,
+                                              const std::string& pki_dir);
+
 // The `shoal` binary and the source tree, as CMake passed them in.
 std::string shoalBinary();
 std::string sourceDir();
