@@ -21,6 +21,8 @@ namespace {
 
 constexpr const char* kClusterKey = "/shoal/cluster";
 constexpr const char* kNodesPrefix = "/shoal/nodes/";
+constexpr const char* kCheckerKey = "/shoal/spec/checker";
+constexpr const char* kHeadKey = "/shoal/spec/head";
 
 int64_t ms(TimePoint t) { return t.time_since_epoch().count(); }
 
@@ -359,6 +361,8 @@ void Membership::becomeDiscovering(const std::string& reason, TimePoint now) {
   std::lock_guard lock(mu_);
   status_ = MembershipStatus{};
   status_.reason = reason;
+  checker_ = false;
+  published_head_.clear();
 }
 
 // ---- staying
@@ -397,6 +401,7 @@ TimePoint Membership::stay(TimePoint now) {
     if (st) next_refresh_ = now + options_.facts_interval;
   }
   if (st) st = refresh(now);
+  if (st) shareHead();
   bool hub = status().hub;
   if (st) {
     store_failures_ = 0;
@@ -472,6 +477,47 @@ TimePoint Membership::stay(TimePoint now) {
   return next;
 }
 
+// One checker per cluster: whoever holds the key under a live lease. When it leaves or its lease
+// expires, the key goes with it and the next member to try takes it.
+void Membership::shareHead() {
+  KeyValue current;
+  auto created = kv_->putIfAbsent(kCheckerKey, options_.node_id, lease_, &current);
+  if (!created) return;
+  bool checker = *created || current.value == options_.node_id;
+  std::string offered, known;
+  {
+    std::lock_guard lock(mu_);
+    if (checker && !checker_) logger("cluster")->info("checking the spec repo's head for the cluster");
+    checker_ = checker;
+    offered = offered_head_;
+    known = published_head_;
+  }
+  std::string published;
+  if (checker) {
+    if (!offered.empty() && offered != known && kv_->put(kHeadKey, offered)) published = offered;
+  } else if (auto head = kv_->get(kHeadKey); head && *head) {
+    published = (*head)->value;
+  }
+  if (published.empty()) return;
+  std::lock_guard lock(mu_);
+  published_head_ = published;
+}
+
+bool Membership::isChecker() const {
+  std::lock_guard lock(mu_);
+  return status_.phase == Phase::kMember && checker_;
+}
+
+void Membership::offerHead(const std::string& commit) {
+  std::lock_guard lock(mu_);
+  offered_head_ = commit;
+}
+
+std::string Membership::publishedHead() const {
+  std::lock_guard lock(mu_);
+  return status_.phase == Phase::kMember ? published_head_ : "";
+}
+
 void Membership::leave() {
   bool member, hub;
   {
@@ -505,7 +551,9 @@ ProbeAnswer Membership::answer() const {
 
 MembershipStatus Membership::status() const {
   std::lock_guard lock(mu_);
-  return status_;
+  MembershipStatus s = status_;
+  s.checker = status_.phase == Phase::kMember && checker_;
+  return s;
 }
 
 int Membership::size() const {

@@ -109,6 +109,7 @@ struct MembershipStatus {
   std::vector<std::string> hubs;
   std::string reason;  // the last formation decision or store error
   int64_t lease = 0;
+  bool checker = false;  // this node checks the spec repo's head for the cluster
 };
 
 class Membership : public ClusterView {
@@ -127,6 +128,13 @@ class Membership : public ClusterView {
   // GET /v1/cluster on the peer endpoint.
   ProbeAnswer answer() const;
   MembershipStatus status() const;
+
+  // The spec repo's head, shared so that one node asks the git host for the whole cluster. The
+  // elected checker (holder of /shoal/spec/checker under its lease) offers each head it fetched;
+  // the membership thread publishes it in /shoal/spec/head, and every member reads it back.
+  bool isChecker() const;
+  void offerHead(const std::string& commit);
+  std::string publishedHead() const;  // empty: none known (yet)
 
   // ClusterView: members seen in the store (0 while discovering: nothing is settled).
   int size() const override;
@@ -172,9 +180,14 @@ class Membership : public ClusterView {
   int store_failures_ = 0;
   bool published_ = false;
 
+  void shareHead();
+
   // Shared with the peer endpoint and the reconciler.
   mutable std::mutex mu_;
-  MembershipStatus status_;  // GUARDED_BY(mu_)
+  MembershipStatus status_;      // GUARDED_BY(mu_)
+  bool checker_ = false;         // GUARDED_BY(mu_)
+  std::string offered_head_;     // GUARDED_BY(mu_): from the reconcile thread
+  std::string published_head_;   // GUARDED_BY(mu_): as read from the store
 };
 
 }  // namespace shoal

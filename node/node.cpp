@@ -12,6 +12,7 @@
 #include "cluster/etcd_hub.h"
 #include "cluster/etcd_kv.h"
 #include "cluster/prober.h"
+#include "cluster/shared_head_source.h"
 #include "common/log.h"
 #include "gitops/git_source.h"
 #include "reconcile/desired.h"
@@ -216,7 +217,13 @@ Result<std::unique_ptr<NodeContext>> buildNode(const NodeConfig& config) {
   ro.stop_grace = config.stop_timeout;
   ro.write_notes = config.spec.write_notes;
   ro.stop = ctx->shutdown.get_token();
-  ctx->reconciler = std::make_unique<Reconciler>(*ctx->source, *ctx->runtime, *ctx->builder, *ctx->store,
+  SpecSource* source = ctx->source.get();
+  if (ctx->membership) {
+    ctx->shared_source = std::make_unique<SharedHeadSource>(*ctx->source, *ctx->membership);
+    source = ctx->shared_source.get();
+    ro.poll_jitter = config.spec.poll_interval / 5;
+  }
+  ctx->reconciler = std::make_unique<Reconciler>(*source, *ctx->runtime, *ctx->builder, *ctx->store,
                                                  clusterView(*ctx), *ctx->clock, ro);
   ctx->backend = std::make_unique<NodeBackend>(*ctx->store, *ctx->runtime, ctx->identity.node_id);
 

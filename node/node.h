@@ -39,6 +39,7 @@ struct NodeContext {
   std::unique_ptr<Prober> prober;
   std::unique_ptr<Hub> hub;
   std::unique_ptr<Membership> membership;
+  SpecSourcePtr shared_source;        // `source` behind the cluster's shared head
   std::unique_ptr<HttpsServer> peer;  // GET /v1/cluster, for nodes of the cluster CA only
   std::unique_ptr<Reconciler> reconciler;
   std::unique_ptr<NodeBackend> backend;

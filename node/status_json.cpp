@@ -75,6 +75,7 @@ std::string statusJson(const Report& r, const MembershipStatus* m) {
     json& c = j["cluster"];
     c["phase"] = phaseName(m->phase);
     c["hub"] = m->hub;
+    c["spec_checker"] = m->checker;
     c["hubs"] = m->hubs;
     c["reason"] = m->reason;
     if (m->cluster) {

@@ -141,6 +141,8 @@ void Reconciler::poll(TimePoint now) {
     return;
   }
   next_poll_ = now + options_.poll_interval;
+  if (options_.poll_jitter > Duration(0))
+    next_poll_ += Duration(static_cast<int64_t>(jitter_() % static_cast<uint64_t>(options_.poll_jitter.count() + 1)));
   if (poll_failures_ > 0) event("info", "spec.reachable", "", "spec repo answers again");
   poll_failures_ = 0;
   {

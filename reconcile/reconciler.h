@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <random>
 #include <string>
 
 #include "builder/image_builder.h"
@@ -30,6 +31,9 @@ struct ReconcilerOptions {
   std::string repo;    // for status only
   std::string branch;  // for status only
   Duration poll_interval{1000};
+  // Up to this much is added at random to each poll interval, so that nodes started together
+  // don't poll the git host in lockstep.
+  Duration poll_jitter{0};
   Duration resync_interval{5000};
   Duration rollout_check{500};  // how soon to look again while something is changing
   Duration stop_grace{10000};
@@ -95,6 +99,7 @@ class Reconciler {
   int poll_failures_ = 0;
   int64_t ticks_since_trim_ = 0;
   std::atomic<bool> woken_{true};
+  std::minstd_rand jitter_{std::random_device{}()};
 
   mutable std::mutex mu_;
   Report report_;  // GUARDED_BY(mu_)

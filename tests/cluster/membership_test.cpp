@@ -10,6 +10,8 @@
 #include <map>
 
 #include "cluster/mem_kv.h"
+#include "cluster/shared_head_source.h"
+#include "gitops/fake_source.h"
 
 namespace shoal {
 namespace {
@@ -395,6 +397,84 @@ TEST(Membership, AClusterWhoseHubCannotBeReachedIsIgnoredAfterThreeFailedJoins) 
   EXPECT_EQ(std::count(b.events.begin(), b.events.end(), "cluster.join_failed"), 3);
   EXPECT_NE(std::find(b.events.begin(), b.events.end(), "cluster.ignored"), b.events.end());
   EXPECT_TRUE(b.membership->isOrigin()) << "b formed a cluster of its own instead of waiting forever";
+}
+
+TEST(Membership, OneCheckerPerClusterSharesTheSpecHeadAndAnotherTakesOverWhenItDies) {
+  World w;
+  w.add("a1", "10.0.0.1");
+  w.add("b2", "10.0.0.2");
+  w.add("c3", "10.0.0.3");
+  w.rounds(20);
+  std::vector<TestNode*> checkers;
+  for (auto& n : w.nodes)
+    if (n->membership->isChecker()) checkers.push_back(n.get());
+  ASSERT_EQ(checkers.size(), 1u);
+  checkers[0]->membership->offerHead("c0ffee");
+  w.rounds(2);
+  for (auto& n : w.nodes) EXPECT_EQ(n->membership->publishedHead(), "c0ffee") << n->id;
+
+  // The hub registers first, so it checks first. Hand the key to c3 (as if c3 had come first),
+  // then kill c3: its lease ends, the key goes with it, and another member takes over.
+  TestNode* c3 = w.find("c3");
+  ASSERT_TRUE(w.stores["a1"]->put("/shoal/spec/checker", "c3", c3->membership->status().lease).has_value());
+  w.rounds(1);
+  ASSERT_TRUE(c3->membership->isChecker());
+  ASSERT_FALSE(checkers[0]->membership->isChecker());
+  TestNode* dead = c3;
+  w.crash(*dead);
+  w.rounds(16);
+  std::vector<TestNode*> now;
+  for (auto& n : w.nodes)
+    if (n->running && n->membership->isChecker()) now.push_back(n.get());
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_NE(now[0], dead);
+  now[0]->membership->offerHead("beef");
+  w.rounds(2);
+  for (auto& n : w.nodes) {
+    if (n->running) {
+      EXPECT_EQ(n->membership->publishedHead(), "beef") << n->id;
+    }
+  }
+}
+
+TEST(SharedHeadSource, OnlyTheCheckerFetchesWhileTheHeadIsUnchanged) {
+  World w;
+  w.add("a1", "10.0.0.1");
+  w.add("b2", "10.0.0.2");
+  w.add("c3", "10.0.0.3");
+  w.rounds(20);
+  FakeClock clock;
+  std::vector<std::unique_ptr<FakeSpecSource>> repos;  // each node's own mirror of one repo
+  std::vector<std::unique_ptr<SharedHeadSource>> sources;
+  std::string c1;
+  for (auto& n : w.nodes) {
+    repos.push_back(std::make_unique<FakeSpecSource>());
+    c1 = repos.back()->addCommit({{"cluster.yaml", "name: t\n"}});
+    sources.push_back(std::make_unique<SharedHeadSource>(*repos.back(), *n->membership));
+  }
+  auto pollAll = [&](int times) {
+    for (int i = 0; i < times; ++i) {
+      for (auto& s : sources) ASSERT_TRUE(s->poll().has_value());
+      w.rounds(1);
+    }
+  };
+  pollAll(3);  // everyone fetches once to learn the head; the checker publishes it
+  std::vector<int64_t> before;
+  for (auto& s : sources) before.push_back(s->fetches());
+  pollAll(20);
+  int checker_fetches = 0, other_fetches = 0;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    int64_t d = sources[i]->fetches() - before[i];
+    (w.nodes[i]->membership->isChecker() ? checker_fetches : other_fetches) += static_cast<int>(d);
+  }
+  EXPECT_EQ(checker_fetches, 20);
+  EXPECT_EQ(other_fetches, 0) << "the others answered the published head without fetching";
+
+  // A push: the checker sees it, publishes it, and each other node fetches once.
+  std::string c2;
+  for (auto& r : repos) c2 = r->addCommit({{"cluster.yaml", "name: t2\n"}});
+  pollAll(4);
+  for (auto& s : sources) EXPECT_EQ(*s->poll(), c2);
 }
 
 }  // namespace

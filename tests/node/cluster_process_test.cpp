@@ -132,6 +132,15 @@ TEST_F(ClusterProcessTest, ThreeFormOneClusterAFourthJoinsOneLeavesOneCrashes) {
   nodes_[3]->process->start();
   ASSERT_TRUE(waitFor([&] { return oneCluster(all(), 4); }, seconds(20))) << dump();
 
+  // One node checks the spec repo for the cluster; a push still reaches every node.
+  int checkers = 0;
+  for (Node* n : all()) checkers += status(*n)["cluster"]["spec_checker"].get<bool>();
+  EXPECT_EQ(checkers, 1);
+  std::string pushed = spec_.commit({{"apps/agent.yaml", "build: agent\nplacement: every-node\nenv: {V: \"2\"}\n"}}, "v2");
+  for (Node* n : all())
+    EXPECT_TRUE(waitFor([&] { return status(*n)["spec"]["applied_commit"] == pushed; }, seconds(20)))
+        << status(*n).dump(2);
+
   // SIGTERM: the lease is revoked, the others drop it long before the 3 s TTL would.
   Node* leaver = nullptr;
   for (Node* n : all())
