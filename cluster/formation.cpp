@@ -50,9 +50,18 @@ FormationDecision Formation::step(const std::vector<ProbeAnswer>& answers, TimeP
                                   const std::set<std::string>& ignored) {
   // Only nodes still discovering count: a member of a cluster that is ignored (its hubs cannot be
   // reached) will never originate, so waiting for it would be waiting forever.
-  std::set<std::string> seen{self_};
   for (const auto& a : answers)
-    if (!a.node_id.empty() && !a.cluster) seen.insert(a.node_id);
+    if (!a.node_id.empty() && !a.cluster) last_seen_[a.node_id] = now;
+    else if (!a.node_id.empty()) last_seen_.erase(a.node_id);  // it is in a cluster now
+  std::set<std::string> seen{self_};
+  for (auto it = last_seen_.begin(); it != last_seen_.end();) {
+    if (now - it->second > options_.forget_after) {
+      it = last_seen_.erase(it);
+    } else {
+      seen.insert(it->first);
+      ++it;
+    }
+  }
   if (seen != seen_) {
     seen_ = std::move(seen);
     stable_since_ = now;

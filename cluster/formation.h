@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -48,6 +49,9 @@ bool betterCluster(const ClusterInfo& a, const ClusterInfo& b);
 
 struct FormationOptions {
   Duration stable_for{3000};
+  // A node that stops answering stays in the seen set this long, so one probe lost under load
+  // does not restart the stable window (with 50 nodes probing each other, some always are).
+  Duration forget_after{2000};
   int contacts = 1;
   bool has_sources = true;  // false: no discovery source configured -> originate at once
 };
@@ -77,7 +81,8 @@ class Formation {
  private:
   std::string self_;
   FormationOptions options_;
-  std::set<std::string> seen_;  // node ids seen last round, self included
+  std::set<std::string> seen_;  // discovering node ids seen lately, self included
+  std::map<std::string, TimePoint> last_seen_;
   TimePoint stable_since_;
 };
 

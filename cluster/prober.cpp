@@ -60,11 +60,20 @@ size_t collect(char* data, size_t size, size_t n, void* user) {
 
 }  // namespace
 
+HttpsProber::HttpsProber(Options options) : options_(std::move(options)), multi_(curl_multi_init()) {
+  curl_multi_setopt(static_cast<CURLM*>(multi_), CURLMOPT_MAXCONNECTS, 1024L);
+}
+
+HttpsProber::~HttpsProber() { curl_multi_cleanup(static_cast<CURLM*>(multi_)); }
+
 std::vector<ProbeAnswer> HttpsProber::probe(const std::vector<PeerAddress>& addresses, Duration timeout) {
   std::vector<ProbeAnswer> answers;
   if (addresses.empty()) return answers;
   auto log = logger("cluster");
-  std::unique_ptr<CURLM, decltype(&curl_multi_cleanup)> multi(curl_multi_init(), curl_multi_cleanup);
+  struct Multi {
+    CURLM* m;
+    CURLM* get() const { return m; }
+  } multi{static_cast<CURLM*>(multi_)};
   std::vector<std::unique_ptr<Probe>> probes;
   for (const auto& address : addresses) {
     auto p = std::make_unique<Probe>();

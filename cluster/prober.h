@@ -22,11 +22,15 @@ class HttpsProber : public Prober {
     std::string key_file;
     std::string ca_file;    // the cluster CA
   };
-  explicit HttpsProber(Options options) : options_(std::move(options)) {}
+  explicit HttpsProber(Options options);
+  ~HttpsProber() override;
+  // From one thread at a time. Connections are kept alive between rounds (the peer endpoint keeps
+  // an idle connection 10 s), so a round of probes to known peers costs no TLS handshake.
   std::vector<ProbeAnswer> probe(const std::vector<PeerAddress>& addresses, Duration timeout) override;
 
  private:
   Options options_;
+  void* multi_;  // CURLM*: its connection cache outlives each round
 };
 
 }  // namespace shoal

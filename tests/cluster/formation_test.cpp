@@ -60,10 +60,13 @@ TEST(Formation, ItsOwnAnswerIsNotAnotherNode) {
 TEST(Formation, AChangeInWhatIsSeenRestartsTheWindow) {
   Formation f("b", at(0), {});
   f.step(bare({"a"}), at(2900));
-  auto d = f.step({}, at(3000));
-  EXPECT_EQ(f.stableSince(), at(3000)) << "a vanished: stability starts over";
+  EXPECT_EQ(f.stableSince(), at(2900)) << "a appeared";
+  f.step({}, at(3000));
+  EXPECT_EQ(f.stableSince(), at(2900)) << "one missed answer is not a change";
+  auto d = f.step({}, at(5000));
+  EXPECT_EQ(f.stableSince(), at(5000)) << "a silent for 2 s: forgotten, stability starts over";
   EXPECT_EQ(d.kind, FormationKind::kWait);
-  EXPECT_EQ(f.step({}, at(6000)).kind, FormationKind::kOriginate) << "the dead lowest is not waited for";
+  EXPECT_EQ(f.step({}, at(8000)).kind, FormationKind::kOriginate) << "the dead lowest is not waited for";
 }
 
 TEST(Formation, ContactsMustBeSeenBeforeForming) {
