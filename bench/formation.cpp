@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -64,7 +66,7 @@ double waitCluster(NodeContainers& nodes, const std::vector<std::string>& names,
                    double limit) {
   while (since(t0) < limit) {
     if (nodes.oneCluster(names, static_cast<int>(names.size()))) return since(t0);
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(std::chrono::milliseconds(names.size() > 10 ? 1000 : 100));
   }
   return -1;
 }
@@ -72,7 +74,15 @@ double waitCluster(NodeContainers& nodes, const std::vector<std::string>& names,
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool fifty = !(argc > 1 && std::string(argv[1]) == "--no-50");
+  // --no-50: skip the big cluster; --big N: its size (50); --only-big: skip the 5-node rounds.
+  bool fifty = true, small = true;
+  int big = 50;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--no-50") fifty = false;
+    else if (a == "--only-big") small = false;
+    else if (a == "--big" && i + 1 < argc) big = std::stoi(argv[++i]);
+  }
   NodeContainers nodes(kNodeYaml);
   if (!nodes.built()) {
     std::fprintf(stderr, "build-image failed:\n%s\n", nodes.buildResult().output.c_str());
@@ -84,7 +94,7 @@ int main(int argc, char** argv) {
 
   std::vector<double> form, join;
   double rss_mib = 0;
-  for (int round = 0; round < 3; ++round) {
+  for (int round = 0; small && round < 3; ++round) {
     std::string net = nodes.network("f" + std::to_string(round));
     std::vector<std::string> names;
     for (int i = 0; i < 5; ++i) names.push_back("bench-" + std::to_string(round) + "-" + std::to_string(i) + "-" + uniqueName());
@@ -106,19 +116,31 @@ int main(int argc, char** argv) {
     }
     for (const auto& n : names) sh("docker rm -f " + n + " >/dev/null 2>&1");
   }
-  std::printf("form-5-s: %.2f\n", median(form));
-  std::printf("join-1-s: %.2f\n", median(join));
-  std::printf("node-rss-mib: %.1f\n", rss_mib);
+  if (small) {
+    std::printf("form-5-s: %.2f\n", median(form));
+    std::printf("join-1-s: %.2f\n", median(join));
+    std::printf("node-rss-mib: %.1f\n", rss_mib);
+  }
   std::fflush(stdout);
 
   if (fifty) {
     std::string net = nodes.network("fifty");
     std::vector<std::string> names;
-    for (int i = 0; i < 50; ++i) names.push_back("bench-50-" + std::to_string(i) + "-" + uniqueName());
+    for (int i = 0; i < big; ++i) names.push_back("bench-big-" + std::to_string(i) + "-" + uniqueName());
     auto t0 = Clock::now();
     runAll(nodes, names, net);
+    std::fprintf(stderr, "%d containers started in %.1f s\n", big, since(t0));
     double f = waitCluster(nodes, names, t0, 300);
-    std::printf("form-50-s: %.1f\n", f);
+    std::printf("form-%d-s: %.1f\n", big, f);
+    if (f < 0) {
+      std::map<std::string, int> clusters;
+      for (const auto& n : names) ++clusters[nodes.clusterId(n) + " size " + std::to_string(nodes.members(n))];
+      for (const auto& [c, count] : clusters) std::fprintf(stderr, "  %d nodes in cluster '%s'\n", count, c.c_str());
+      if (std::getenv("SHOAL_BENCH_KEEP")) {  // leave them running a while, to look at
+        std::fprintf(stderr, "network %s kept for 10 minutes\n", net.c_str());
+        std::this_thread::sleep_for(std::chrono::minutes(10));
+      }
+    }
     for (const auto& n : names) sh("docker rm -f " + n + " >/dev/null 2>&1");
   }
   return 0;

@@ -187,6 +187,21 @@ bool Membership::returnOrRejoin(TimePoint now) {
 
 // ---- discovering
 
+// Clusters whose hubs could not be reached: skipped for a while, then tried again (a hub that was
+// only overloaded, or whose network came back, must not be shunned forever).
+std::set<std::string> Membership::ignored(TimePoint now) {
+  std::set<std::string> out;
+  for (auto it = ignored_until_.begin(); it != ignored_until_.end();) {
+    if (now >= it->second) {
+      it = ignored_until_.erase(it);
+    } else {
+      out.insert(it->first);
+      ++it;
+    }
+  }
+  return out;
+}
+
 std::vector<ProbeAnswer> Membership::probeRound(std::vector<std::string>* skipped) {
   if (sources_.empty()) return {};
   DiscoveryResult found = discoverAll(sources_, options_.probe_timeout);
@@ -212,7 +227,7 @@ std::vector<ProbeAnswer> Membership::probeRound(std::vector<std::string>* skippe
 
 TimePoint Membership::discover(TimePoint now) {
   auto answers = probeRound(nullptr);
-  FormationDecision d = formation_->step(answers, now, ignored_);
+  FormationDecision d = formation_->step(answers, now, ignored(now));
   {
     std::lock_guard lock(mu_);
     status_.reason = d.reason;
@@ -228,9 +243,11 @@ TimePoint Membership::discover(TimePoint now) {
       event("warn", "cluster.join_failed",
             "cannot join cluster " + d.cluster->id + " (attempt " + std::to_string(n) + "): " + st.error().message);
       if (n >= options_.max_failed_joins) {
-        ignored_.insert(d.cluster->id);
+        ignored_until_[d.cluster->id] = now + options_.ignore_for;
+        failed_joins_.erase(d.cluster->id);
         event("warn", "cluster.ignored",
-              "cluster " + d.cluster->id + " answers probes but its hubs cannot be reached: ignored while discovering");
+              "cluster " + d.cluster->id + " answers probes but its hubs cannot be reached: ignored for " +
+                  formatDuration(options_.ignore_for));
       }
     }
   } else {
@@ -326,22 +343,35 @@ Status Membership::registerSelf(TimePoint now) {
 }
 
 // Reads the members; called every tick while a member.
+// Reads everything under /shoal/ in one call (members, the spec checker and head): one call per
+// member per second is what the hub serves.
 Status Membership::refresh(TimePoint now) {
   (void)now;
-  auto list = kv_->list(kNodesPrefix);
+  auto list = kv_->list("/shoal/");
   if (!list) return std::unexpected(list.error());
   std::vector<MemberRecord> members;
   std::vector<std::string> hubs;
+  std::optional<std::string> checker, head;
   for (const auto& kv : *list) {
-    if (auto m = memberFromJson(kv.value)) {
-      if (m->hub && !m->etcd_url.empty()) hubs.push_back(m->etcd_url);
-      members.push_back(std::move(*m));
+    if (kv.key == kCheckerKey) {
+      checker = kv.value;
+    } else if (kv.key == kHeadKey) {
+      head = kv.value;
+    } else if (kv.key.starts_with(kNodesPrefix)) {
+      if (auto m = memberFromJson(kv.value)) {
+        if (m->hub && !m->etcd_url.empty()) hubs.push_back(m->etcd_url);
+        members.push_back(std::move(*m));
+      }
     }
   }
-  std::lock_guard lock(mu_);
-  status_.members = std::move(members);
-  if (!hubs.empty()) status_.hubs = std::move(hubs);
-  if (status_.cluster) status_.cluster->size = static_cast<int>(status_.members.size());
+  {
+    std::lock_guard lock(mu_);
+    status_.members = std::move(members);
+    if (!hubs.empty()) status_.hubs = std::move(hubs);
+    if (status_.cluster) status_.cluster->size = static_cast<int>(status_.members.size());
+    if (head) published_head_ = *head;
+  }
+  seen_checker_ = checker;
   return ok();
 }
 
@@ -371,7 +401,7 @@ void Membership::becomeDiscovering(const std::string& reason, TimePoint now) {
 std::optional<FormationDecision> Membership::followOrigin(const ClusterInfo& own,
                                                           const std::vector<ProbeAnswer>& answers) const {
   for (const auto& a : answers) {
-    if (a.node_id != own.origin || !a.cluster || a.cluster->id == own.id || ignored_.contains(a.cluster->id))
+    if (a.node_id != own.origin || !a.cluster || a.cluster->id == own.id || ignored_until_.contains(a.cluster->id))
       continue;
     FormationDecision d;
     d.kind = FormationKind::kJoin;
@@ -384,7 +414,7 @@ std::optional<FormationDecision> Membership::followOrigin(const ClusterInfo& own
 }
 
 TimePoint Membership::stay(TimePoint now) {
-  TimePoint next = now + options_.probe_interval;
+  TimePoint next = now + options_.refresh_interval;
   Status st = ok();
   if (now >= next_keepalive_) {
     st = kv_->keepAlive(lease_);
@@ -411,7 +441,7 @@ TimePoint Membership::stay(TimePoint now) {
       auto own = status().cluster;
       if (own) {
         auto answers = probeRound(nullptr);
-        if (auto m = mergeTarget(*own, answers, ignored_)) {
+        if (auto m = mergeTarget(*own, answers, ignored(now))) {
           // Only leave for a cluster whose hubs answer.
           auto probe_kv = stores_(m->hubs);
           auto rec = probe_kv->get(kClusterKey);
@@ -441,7 +471,7 @@ TimePoint Membership::stay(TimePoint now) {
   auto own = status().cluster;
   auto answers = probeRound(nullptr);
   if (own) {
-    auto m = mergeTarget(*own, answers, ignored_);
+    auto m = mergeTarget(*own, answers, ignored(now));
     if (!m) m = followOrigin(*own, answers);
     if (m) {
       event("info", "cluster.following", m->reason);
@@ -480,10 +510,14 @@ TimePoint Membership::stay(TimePoint now) {
 // One checker per cluster: whoever holds the key under a live lease. When it leaves or its lease
 // expires, the key goes with it and the next member to try takes it.
 void Membership::shareHead() {
-  KeyValue current;
-  auto created = kv_->putIfAbsent(kCheckerKey, options_.node_id, lease_, &current);
-  if (!created) return;
-  bool checker = *created || current.value == options_.node_id;
+  bool checker = seen_checker_ && *seen_checker_ == options_.node_id;
+  if (!seen_checker_) {
+    KeyValue current;
+    auto created = kv_->putIfAbsent(kCheckerKey, options_.node_id, lease_, &current);
+    if (!created) return;
+    checker = *created || current.value == options_.node_id;
+    seen_checker_ = checker ? options_.node_id : current.value;
+  }
   std::string offered, known;
   {
     std::lock_guard lock(mu_);
@@ -492,15 +526,10 @@ void Membership::shareHead() {
     offered = offered_head_;
     known = published_head_;
   }
-  std::string published;
-  if (checker) {
-    if (!offered.empty() && offered != known && kv_->put(kHeadKey, offered)) published = offered;
-  } else if (auto head = kv_->get(kHeadKey); head && *head) {
-    published = (*head)->value;
-  }
-  if (published.empty()) return;
+  if (!checker || offered.empty() || offered == known) return;
+  if (!kv_->put(kHeadKey, offered)) return;
   std::lock_guard lock(mu_);
-  published_head_ = published;
+  published_head_ = offered;
 }
 
 bool Membership::isChecker() const {

@@ -90,12 +90,14 @@ struct MembershipOptions {
   std::string version = "shoal 0.1.0";
   std::map<std::string, std::string> labels;
   FormationOptions formation;
-  Duration probe_interval{1000};
+  Duration probe_interval{1000};   // between discovery rounds while discovering
+  Duration refresh_interval{1000}; // between reads of the members while a member
   Duration probe_timeout{1000};
   Duration lease_ttl{10000};
   Duration facts_interval{5000};
-  Duration merge_interval{10000};  // hubs look for a better cluster this often
-  int max_failed_joins = 3;        // then the cluster is ignored while discovering
+  Duration merge_interval{5000};   // hubs look for a better cluster this often (at least stable_for)
+  int max_failed_joins = 3;        // then the cluster is ignored for `ignore_for`
+  Duration ignore_for{30000};
 };
 
 enum class Phase { kDiscovering, kMember };
@@ -152,6 +154,7 @@ class Membership : public ClusterView {
   Status registerSelf(TimePoint now);
   Status refresh(TimePoint now);
   bool returnOrRejoin(TimePoint now);
+  std::set<std::string> ignored(TimePoint now);
   std::optional<FormationDecision> followOrigin(const ClusterInfo& own, const std::vector<ProbeAnswer>& answers) const;
   void becomeDiscovering(const std::string& reason, TimePoint now);
   void remember();
@@ -172,13 +175,14 @@ class Membership : public ClusterView {
   bool first_tick_ = true;
   std::optional<Formation> formation_;
   std::map<std::string, int> failed_joins_;
-  std::set<std::string> ignored_;
+  std::map<std::string, TimePoint> ignored_until_;
   KvStorePtr kv_;
   LeaseId lease_ = 0;
   TimePoint next_keepalive_{}, next_refresh_{}, next_merge_check_{};
   TimePoint last_store_ok_{};
   int store_failures_ = 0;
   bool published_ = false;
+  std::optional<std::string> seen_checker_;  // /shoal/spec/checker as last read
 
   void shareHead();
 

@@ -397,6 +397,12 @@ TEST(Membership, AClusterWhoseHubCannotBeReachedIsIgnoredAfterThreeFailedJoins) 
   EXPECT_EQ(std::count(b.events.begin(), b.events.end(), "cluster.join_failed"), 3);
   EXPECT_NE(std::find(b.events.begin(), b.events.end(), "cluster.ignored"), b.events.end());
   EXPECT_TRUE(b.membership->isOrigin()) << "b formed a cluster of its own instead of waiting forever";
+
+  // The ignore runs out: once a's hub answers again, the two clusters merge (a's is older).
+  w.stores["a1"]->setUnavailableForTest(false);
+  w.rounds(80);
+  EXPECT_EQ(w.clusters().size(), 1u);
+  EXPECT_EQ(b.membership->size(), 2);
 }
 
 TEST(Membership, OneCheckerPerClusterSharesTheSpecHeadAndAnotherTakesOverWhenItDies) {

@@ -129,10 +129,17 @@ bool NodeContainers::isHub(const std::string& name) const {
 }
 
 bool NodeContainers::oneCluster(const std::vector<std::string>& names, int size) const {
-  std::string id = clusterId(names.front());
-  if (id.empty()) return false;
-  for (const auto& n : names)
-    if (clusterId(n) != id || members(n) != size) return false;
+  // One request per node: /v1/status carries the cluster id and its member count.
+  std::string id;
+  for (const auto& n : names) {
+    auto body = get(n, "/v1/status");
+    if (!body) return false;
+    auto j = json::parse(*body, nullptr, false);
+    if (j.is_discarded() || j["cluster"].value("phase", "") != "member") return false;
+    std::string mine = j["cluster"].value("id", "");
+    if (mine.empty() || (!id.empty() && mine != id) || j["cluster"].value("size", -1) != size) return false;
+    id = mine;
+  }
   return true;
 }
 
