@@ -33,12 +33,16 @@ json clusterJson(const ClusterInfo& c) {
 std::optional<ClusterInfo> clusterFromJson(const std::string& text) {
   auto j = json::parse(text, nullptr, false);
   if (!j.is_object() || !j.contains("id") || !j["id"].is_string()) return std::nullopt;
-  ClusterInfo c;
-  c.id = j["id"];
-  c.name = j.value("name", "");
-  c.created_at = j.value("created_at", int64_t{0});
-  c.origin = j.value("origin", "");
-  return c;
+  try {
+    ClusterInfo c;
+    c.id = j["id"];
+    c.name = j.value("name", "");
+    c.created_at = j.value("created_at", int64_t{0});
+    c.origin = j.value("origin", "");
+    return c;
+  } catch (const json::exception&) {
+    return std::nullopt;
+  }
 }
 
 std::string randomId() {
@@ -174,8 +178,15 @@ bool Membership::returnOrRejoin(TimePoint now) {
   if (!text) return false;
   auto j = json::parse(*text, nullptr, false);
   if (!j.is_object() || !j.contains("cluster") || !j.contains("hubs")) return false;
-  auto cluster = clusterFromJson(j["cluster"].dump());
-  auto hubs = j["hubs"].get<std::vector<std::string>>();
+  std::optional<ClusterInfo> cluster;
+  std::vector<std::string> hubs;
+  try {
+    cluster = clusterFromJson(j["cluster"].dump());
+    hubs = j["hubs"].get<std::vector<std::string>>();
+  } catch (const json::exception& e) {
+    logger("cluster")->warn("{}/membership.json is not valid ({}): discovering", options_.data_dir, e.what());
+    return false;
+  }
   if (!cluster || hubs.empty()) return false;
   if (auto st = connect(hubs, cluster->id, false, now); !st) {
     logger("cluster")->info("remembered cluster {} not reachable ({}); discovering", cluster->id, st.error().message);
@@ -204,7 +215,7 @@ std::set<std::string> Membership::ignored(TimePoint now) {
 
 std::vector<ProbeAnswer> Membership::probeRound(std::vector<std::string>* skipped) {
   if (sources_.empty()) return {};
-  DiscoveryResult found = discoverAll(sources_, options_.probe_timeout);
+  DiscoveryResult found = discoverAll(sources_, options_.discovery_timeout);
   if (skipped)
     for (const auto& s : found.skipped) skipped->push_back(s.reason);
   PeerAddress self{options_.advertise, options_.peer_port};
@@ -235,7 +246,8 @@ TimePoint Membership::discover(TimePoint now) {
   if (d.kind == FormationKind::kOriginate) {
     if (auto st = originate(now); !st) {
       event("error", "cluster.originate_failed", st.error().message);
-      hub_.stop();
+      // Leave no etcd data behind: it would bring this half-made cluster back at the next start.
+      if (auto d = hub_.dissolve(); !d) logger("cluster")->warn("etcd: {}", d.error().message);
     }
   } else if (d.kind == FormationKind::kJoin) {
     if (auto st = join(d, now); !st) {
@@ -352,9 +364,11 @@ Status Membership::refresh(TimePoint now) {
   std::vector<MemberRecord> members;
   std::vector<std::string> hubs;
   std::optional<std::string> checker, head;
+  LeaseId checker_lease = 0;
   for (const auto& kv : *list) {
     if (kv.key == kCheckerKey) {
       checker = kv.value;
+      checker_lease = kv.lease;
     } else if (kv.key == kHeadKey) {
       head = kv.value;
     } else if (kv.key.starts_with(kNodesPrefix)) {
@@ -372,6 +386,11 @@ Status Membership::refresh(TimePoint now) {
     if (head) published_head_ = *head;
   }
   seen_checker_ = checker;
+  // Ours, but under the lease of a previous run (restarted within the TTL): bind it to this one,
+  // or it would vanish with the old lease and hand the checking over for nothing.
+  if (checker && *checker == options_.node_id && checker_lease != lease_) {
+    if (auto st = kv_->put(kCheckerKey, options_.node_id, lease_); !st) return st;
+  }
   return ok();
 }
 
@@ -443,9 +462,16 @@ TimePoint Membership::stay(TimePoint now) {
         auto answers = probeRound(nullptr);
         if (auto m = mergeTarget(*own, answers, ignored(now))) {
           // Only leave for a cluster whose hubs answer.
+          // Only leave for a cluster whose hubs answer, and that is still better counted by its
+          // own store (probe answers can be a second old: two hubs must not both dissolve).
           auto probe_kv = stores_(m->hubs);
           auto rec = probe_kv->get(kClusterKey);
-          if (rec && *rec && clusterFromJson((*rec)->value) && clusterFromJson((*rec)->value)->id == m->cluster->id) {
+          auto their = probe_kv->list(kNodesPrefix);
+          std::optional<ClusterInfo> target = rec && *rec ? clusterFromJson((*rec)->value) : std::nullopt;
+          ClusterInfo mine = *own;
+          mine.size = size();
+          if (target && their) target->size = static_cast<int>(their->size());
+          if (target && their && target->id == m->cluster->id && betterCluster(*target, mine)) {
             event("info", "cluster.dissolving", m->reason);
             (void)kv_->revokeLease(lease_);
             if (auto d = hub_.dissolve(); !d) event("warn", "cluster.dissolve", "etcd: " + d.error().message);
@@ -456,7 +482,7 @@ TimePoint Membership::stay(TimePoint now) {
         }
       }
     }
-    return next;
+    return std::min(next, next_keepalive_);
   }
 
   ++store_failures_;
@@ -465,6 +491,15 @@ TimePoint Membership::stay(TimePoint now) {
     status_.reason = "store unreachable (" + std::to_string(store_failures_) + "): " + st.error().message;
   }
   logger("cluster")->warn("store unreachable ({} in a row): {}", store_failures_, st.error().message);
+  if (hub && now - last_store_ok_ > options_.lease_ttl * 6) {
+    // Its own etcd has not answered for 6 TTLs (the supervisor keeps restarting it): stop
+    // claiming the cluster. The data stays; the members have given up on it by now.
+    event("error", "cluster.given_up", "this hub's etcd has not answered for " +
+                                           formatDuration(now - last_store_ok_) + ": looking for a cluster again");
+    hub_.stop();
+    becomeDiscovering("this hub's etcd is unreachable", now);
+    return next;
+  }
   if (hub || store_failures_ < 3) return next;
   // A member that lost its hubs: ask discovery where they are now, and whether a better cluster
   // took them (its hub dissolved into it).
@@ -486,7 +521,9 @@ TimePoint Membership::stay(TimePoint now) {
           if (std::find(hubs.begin(), hubs.end(), h) == hubs.end()) hubs.push_back(h);
     if (!hubs.empty() && hubs != status().hubs) {
       KvStorePtr kv = stores_(hubs);
-      if (kv->get(kClusterKey)) {
+      auto rec = kv->get(kClusterKey);
+      auto info = rec && *rec ? clusterFromJson((*rec)->value) : std::nullopt;
+      if (info && info->id == own->id) {
         kv_ = std::move(kv);
         {
           std::lock_guard lock(mu_);

@@ -92,7 +92,8 @@ struct MembershipOptions {
   FormationOptions formation;
   Duration probe_interval{1000};   // between discovery rounds while discovering
   Duration refresh_interval{1000}; // between reads of the members while a member
-  Duration probe_timeout{1000};
+  Duration probe_timeout{1000};      // per probe
+  Duration discovery_timeout{2000};  // per discovery source, per round (discovery.timeout)
   Duration lease_ttl{10000};
   Duration facts_interval{5000};
   Duration merge_interval{5000};   // hubs look for a better cluster this often (at least stable_for)

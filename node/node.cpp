@@ -121,6 +121,11 @@ Status buildCluster(NodeContext& ctx) {
   mo.formation.stable_for = config.cluster.stable_for;
   mo.formation.contacts = config.cluster.contacts;
   mo.probe_interval = config.cluster.probe_interval;
+  mo.discovery_timeout = config.discovery.timeout;
+  // A node that stops answering is forgotten after about two slow rounds (a round is the
+  // interval, the discovery and the probes), not after one lost probe.
+  mo.formation.forget_after =
+      std::max(Duration(2000), 2 * (mo.probe_interval + mo.probe_timeout + mo.discovery_timeout));
   mo.lease_ttl = config.cluster.lease_ttl;
   StateStore* store = ctx.store.get();
   const Clock* clock = ctx.clock.get();
@@ -284,11 +289,11 @@ void NodeRunner::stop() {
     events_thread_.request_stop();
     events_thread_.join();
   }
-  if (loop_thread_.joinable()) loop_thread_.join();
+  // Leave first (the reconciler does not need the store to stop): revoking the lease makes every
+  // other node drop this one at once; a hub also stops etcd cleanly. Then the loop.
   if (membership_thread_.joinable()) membership_thread_.join();
-  // Leave before the endpoints close: revoking the lease makes every other node drop this one at
-  // once; a hub also stops etcd cleanly.
   if (ctx_.membership) ctx_.membership->leave();
+  if (loop_thread_.joinable()) loop_thread_.join();
   if (ctx_.peer) ctx_.peer->stop();
   if (ctx_.api) ctx_.api->stop();
 }

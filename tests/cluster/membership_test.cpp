@@ -20,6 +20,12 @@ namespace fs = std::filesystem;
 
 struct World;
 
+void writeBadFile(const std::string& path, const std::string& text) {
+  FILE* f = std::fopen(path.c_str(), "w");
+  std::fputs(text.c_str(), f);
+  std::fclose(f);
+}
+
 // The etcd of one node, as a MemKv made unreachable while "stopped".
 class FakeHub : public Hub {
  public:
@@ -441,6 +447,32 @@ TEST(Membership, OneCheckerPerClusterSharesTheSpecHeadAndAnotherTakesOverWhenItD
       EXPECT_EQ(n->membership->publishedHead(), "beef") << n->id;
     }
   }
+}
+
+TEST(Membership, AHubWhoseEtcdStaysDeadGivesTheClusterUpAndSoDoItsMembers) {
+  World w;
+  auto& a = w.add("a1", "10.0.0.1");
+  auto& b = w.add("b2", "10.0.0.2");
+  w.rounds(20);
+  ASSERT_TRUE(a.membership->isOrigin());
+  w.stores["a1"]->setUnavailableForTest(true);  // its etcd keeps failing (a corrupt data dir)
+  w.rounds(10);
+  EXPECT_TRUE(a.membership->settled()) << "a few failures are not the end";
+  w.rounds(80);  // 40 s > 6 TTLs of 6 s
+  EXPECT_NE(std::find(a.events.begin(), a.events.end(), "cluster.given_up"), a.events.end());
+  EXPECT_NE(std::find(b.events.begin(), b.events.end(), "cluster.given_up"), b.events.end());
+  EXPECT_FALSE(a.membership->isOrigin() && b.membership->isOrigin()) << "never two origins";
+}
+
+TEST(Membership, AnUnreadableMembershipFileMeansDiscoveringNotACrash) {
+  World w;
+  auto& a = w.add("a1", "10.0.0.1");
+  w.crash(a);
+  w.stores.clear();  // no etcd data: it must look at membership.json
+  writeBadFile(a.dir + "/membership.json", R"({"cluster": {"id": 7}, "hubs": "not a list"})");
+  w.start(a);
+  w.rounds(10);
+  EXPECT_TRUE(a.membership->isOrigin()) << "it formed a cluster of its own";
 }
 
 TEST(SharedHeadSource, OnlyTheCheckerFetchesWhileTheHeadIsUnchanged) {
