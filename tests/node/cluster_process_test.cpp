@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/harness/harness.h"
+#include "tests/harness/net_servers.h"
 
 namespace shoal::testing {
 namespace {
@@ -29,8 +30,9 @@ class ClusterProcessTest : public ::testing::Test {
                  "spec");
   }
 
-  // Adds a node reading `peers_file` of the peers repo; not started.
-  Node& add(const std::string& peers_file = "peers.txt") {
+  // Adds a node reading `peers_file` of the peers repo (or the sources in `discovery_yaml`, a
+  // list of `    - ...` lines); not started.
+  Node& add(const std::string& peers_file = "peers.txt", const std::string& discovery_yaml = "") {
     auto n = std::make_unique<Node>();
     n->peer_port = freePort();
     n->peers_file = peers_file;
@@ -46,11 +48,21 @@ class ClusterProcessTest : public ::testing::Test {
                    "\n  stable_for: 1s\n  probe_interval: 300ms\n  lease_ttl: 3s\n"
                    "  etcd:\n    client_port: " + std::to_string(freePort()) +
                    "\n    peer_port: " + std::to_string(freePort()) +
-                   "\ndiscovery:\n  timeout: 1s\n  sources:\n    - git: " + peers_.bare() +
-                   "\n      path: " + peers_file + "\n";
+                   "\ndiscovery:\n  timeout: 1s\n  sources:\n" +
+                   (discovery_yaml.empty() ? "    - git: " + peers_.bare() + "\n      path: " + peers_file + "\n"
+                                           : discovery_yaml);
     n->process = std::make_unique<NodeProcess>(o);
     nodes_.push_back(std::move(n));
     return *nodes_.back();
+  }
+
+  // Moves a node (not started) to another peer port in its node.yaml.
+  static void rewritePeerPort(Node& n, int port) {
+    std::string yaml = readFile(n.process->nodeYaml());
+    std::string from = "  port: " + std::to_string(n.peer_port) + "\n";
+    yaml.replace(yaml.find(from), from.size(), "  port: " + std::to_string(port) + "\n");
+    writeFile(n.process->nodeYaml(), yaml);
+    n.peer_port = port;
   }
 
   // Writes each peers file listing the peer endpoints of `nodes`.
@@ -230,6 +242,37 @@ TEST_F(ClusterProcessTest, TwoClustersThatMeetMergeIntoTheLarger) {
   publishPeers({{"a.txt", all()}, {"b.txt", all()}});  // they meet
   EXPECT_TRUE(waitFor([&] { return oneCluster(all(), 5); }, seconds(60))) << dump();
   EXPECT_EQ(clusterId(*a[0]), big) << "the smaller cluster dissolved into the larger";
+}
+
+// The url source against an HTTP server the test runs: it serves the peers file.
+TEST_F(ClusterProcessTest, UrlDiscoveryFormsOneCluster) {
+  std::vector<int> ports{freePort(), freePort(), freePort()};
+  std::string file;
+  for (int p : ports) file += "127.0.0.1:" + std::to_string(p) + "\n";
+  HttpServer server({{"/peers.txt", {200, file}}});
+  for (size_t i = 0; i < ports.size(); ++i) add("", "    - url: " + server.url("/peers.txt") + "\n");
+  // The nodes were made with free ports of their own: use the served ones instead.
+  for (size_t i = 0; i < nodes_.size(); ++i) rewritePeerPort(*nodes_[i], ports[i]);
+  for (auto& n : nodes_) n->process->start();
+  EXPECT_TRUE(waitFor([&] { return oneCluster(all(), 3); }, seconds(30))) << dump();
+}
+
+// The dns source against a DNS responder the test runs: SRV records give each node's port.
+TEST_F(ClusterProcessTest, DnsSrvDiscoveryFormsOneCluster) {
+  std::vector<int> ports{freePort(), freePort(), freePort()};
+  std::map<std::string, ZoneEntry> zone;
+  std::vector<SrvRecord> srv;
+  for (size_t i = 0; i < ports.size(); ++i) {
+    std::string target = "n" + std::to_string(i) + ".shoal.test";
+    srv.push_back({0, 10, static_cast<uint16_t>(ports[i]), target});
+    zone[target] = ZoneEntry{.a = {"127.0.0.1"}};
+  }
+  zone["shoal.test"] = ZoneEntry{.srv = srv};
+  DnsServer dns(zone);
+  for (size_t i = 0; i < ports.size(); ++i) add("", "    - dns: shoal.test\n      server: " + dns.server() + "\n");
+  for (size_t i = 0; i < nodes_.size(); ++i) rewritePeerPort(*nodes_[i], ports[i]);
+  for (auto& n : nodes_) n->process->start();
+  EXPECT_TRUE(waitFor([&] { return oneCluster(all(), 3); }, seconds(30))) << dump();
 }
 
 }  // namespace
