@@ -1,5 +1,6 @@
 #include "cluster/formation.h"
 
+#include <algorithm>
 #include <tuple>
 
 namespace shoal {
@@ -30,18 +31,21 @@ std::optional<FormationDecision> bestCluster(const std::vector<ProbeAnswer>& ans
   FormationDecision d;
   d.kind = FormationKind::kJoin;
   d.cluster = best;
-  for (const auto& a : answers) {
-    if (!a.cluster || a.cluster->id != best->id) continue;
-    for (const auto& h : a.hubs) {
-      bool have = false;
-      for (const auto& x : d.hubs) have = have || x == h;
-      if (!have) d.hubs.push_back(h);
-    }
-  }
+  d.hubs = hubsOf(answers, best->id);
   return d;
 }
 
 }  // namespace
+
+std::vector<std::string> hubsOf(const std::vector<ProbeAnswer>& answers, const std::string& cluster_id) {
+  std::vector<std::string> hubs;
+  for (const auto& a : answers) {
+    if (!a.cluster || a.cluster->id != cluster_id) continue;
+    for (const auto& h : a.hubs)
+      if (std::find(hubs.begin(), hubs.end(), h) == hubs.end()) hubs.push_back(h);
+  }
+  return hubs;
+}
 
 Formation::Formation(std::string self_id, TimePoint started, FormationOptions options)
     : self_(std::move(self_id)), options_(options), seen_{self_}, stable_since_(started) {}

@@ -86,6 +86,9 @@ class Formation {
   TimePoint stable_since_;
 };
 
+// The etcd client URLs every answer naming `cluster_id` reported, deduplicated, in order.
+std::vector<std::string> hubsOf(const std::vector<ProbeAnswer>& answers, const std::string& cluster_id);
+
 // For a member of `own`: the cluster to dissolve into, if any answer shows a better one.
 std::optional<FormationDecision> mergeTarget(const ClusterInfo& own, const std::vector<ProbeAnswer>& answers,
                                              const std::set<std::string>& ignored = {});

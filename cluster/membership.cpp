@@ -45,6 +45,16 @@ std::optional<ClusterInfo> clusterFromJson(const std::string& text) {
   }
 }
 
+// The cluster record in `kv`; errors name `where` (the store's first URL).
+Result<ClusterInfo> readCluster(KvStore& kv, const std::string& where) {
+  auto record = kv.get(kClusterKey);
+  if (!record) return std::unexpected(record.error());
+  if (!*record) return fail(ErrorCode::kNotFound, "the store at " + where + " holds no cluster record");
+  auto info = clusterFromJson((*record)->value);
+  if (!info) return fail(ErrorCode::kInvalid, "the cluster record at " + where + " is not valid JSON");
+  return *info;
+}
+
 std::string randomId() {
   std::random_device rd;
   std::mt19937_64 rng((static_cast<uint64_t>(rd()) << 32) ^ rd());
@@ -292,11 +302,8 @@ Status Membership::join(const FormationDecision& d, TimePoint now) {
 Status Membership::connect(const std::vector<std::string>& hubs, const std::optional<std::string>& expect_cluster,
                            bool hub, TimePoint now) {
   KvStorePtr kv = stores_(hubs);
-  auto record = kv->get(kClusterKey);
-  if (!record) return std::unexpected(record.error());
-  if (!*record) return fail(ErrorCode::kNotFound, "the store at " + hubs.front() + " holds no cluster record");
-  auto info = clusterFromJson((*record)->value);
-  if (!info) return fail(ErrorCode::kInvalid, "the cluster record at " + hubs.front() + " is not valid JSON");
+  auto info = readCluster(*kv, hubs.front());
+  if (!info) return std::unexpected(info.error());
   if (expect_cluster && info->id != *expect_cluster)
     return fail(ErrorCode::kConflict, "the store at " + hubs.front() + " belongs to cluster " + info->id + ", not " +
                                           *expect_cluster);
@@ -304,7 +311,7 @@ Status Membership::connect(const std::vector<std::string>& hubs, const std::opti
   {
     std::lock_guard lock(mu_);
     status_.hub = hub;
-    status_.cluster = info;
+    status_.cluster = *info;
     status_.hubs = hub ? std::vector<std::string>{hub_.clientUrl()} : hubs;
   }
   if (auto st = registerSelf(now); !st) {
@@ -351,14 +358,13 @@ Status Membership::registerSelf(TimePoint now) {
   }
   next_keepalive_ = now + options_.lease_ttl / 3;
   next_refresh_ = now + options_.facts_interval;
-  return refresh(now);
+  return refresh();
 }
 
 // Reads the members; called every tick while a member.
 // Reads everything under /shoal/ in one call (members, the spec checker and head): one call per
 // member per second is what the hub serves.
-Status Membership::refresh(TimePoint now) {
-  (void)now;
+Status Membership::refresh() {
   auto list = kv_->list("/shoal/");
   if (!list) return std::unexpected(list.error());
   std::vector<MemberRecord> members;
@@ -416,6 +422,30 @@ void Membership::becomeDiscovering(const std::string& reason, TimePoint now) {
 
 // ---- staying
 
+// The hub, every merge interval: dissolve into a better cluster, if one is seen, its hubs answer,
+// and it is still better counted by its own store (probe answers can be a second old: two hubs
+// must not both dissolve).
+void Membership::checkMerge(TimePoint now) {
+  next_merge_check_ = now + std::max(options_.merge_interval, options_.formation.stable_for);
+  auto own = status().cluster;
+  if (!own) return;
+  auto m = mergeTarget(*own, probeRound(nullptr), ignored(now));
+  if (!m) return;
+  KvStorePtr theirs = stores_(m->hubs);
+  auto target = readCluster(*theirs, m->hubs.front());
+  auto members = theirs->list(kNodesPrefix);
+  if (!target || !members || target->id != m->cluster->id) return;
+  target->size = static_cast<int>(members->size());
+  ClusterInfo mine = *own;
+  mine.size = size();
+  if (!betterCluster(*target, mine)) return;
+  event("info", "cluster.dissolving", m->reason);
+  (void)kv_->revokeLease(lease_);
+  if (auto d = hub_.dissolve(); !d) event("warn", "cluster.dissolve", "etcd: " + d.error().message);
+  becomeDiscovering(m->reason, now);
+  if (auto j = join(*m, now); !j) event("warn", "cluster.join_failed", "after dissolving: " + j.error().message);
+}
+
 // The origin of `own` answering as a member of another cluster: it dissolved into that one.
 std::optional<FormationDecision> Membership::followOrigin(const ClusterInfo& own,
                                                           const std::vector<ProbeAnswer>& answers) const {
@@ -449,39 +479,13 @@ TimePoint Membership::stay(TimePoint now) {
     if (!st && st.error().code == ErrorCode::kNotFound) st = registerSelf(now);
     if (st) next_refresh_ = now + options_.facts_interval;
   }
-  if (st) st = refresh(now);
+  if (st) st = refresh();
   if (st) shareHead();
   bool hub = status().hub;
   if (st) {
     store_failures_ = 0;
     last_store_ok_ = now;
-    if (hub && now >= next_merge_check_) {
-      next_merge_check_ = now + std::max(options_.merge_interval, options_.formation.stable_for);
-      auto own = status().cluster;
-      if (own) {
-        auto answers = probeRound(nullptr);
-        if (auto m = mergeTarget(*own, answers, ignored(now))) {
-          // Only leave for a cluster whose hubs answer.
-          // Only leave for a cluster whose hubs answer, and that is still better counted by its
-          // own store (probe answers can be a second old: two hubs must not both dissolve).
-          auto probe_kv = stores_(m->hubs);
-          auto rec = probe_kv->get(kClusterKey);
-          auto their = probe_kv->list(kNodesPrefix);
-          std::optional<ClusterInfo> target = rec && *rec ? clusterFromJson((*rec)->value) : std::nullopt;
-          ClusterInfo mine = *own;
-          mine.size = size();
-          if (target && their) target->size = static_cast<int>(their->size());
-          if (target && their && target->id == m->cluster->id && betterCluster(*target, mine)) {
-            event("info", "cluster.dissolving", m->reason);
-            (void)kv_->revokeLease(lease_);
-            if (auto d = hub_.dissolve(); !d) event("warn", "cluster.dissolve", "etcd: " + d.error().message);
-            becomeDiscovering(m->reason, now);
-            if (auto j = join(*m, now); !j)
-              event("warn", "cluster.join_failed", "after dissolving: " + j.error().message);
-          }
-        }
-      }
-    }
+    if (hub && now >= next_merge_check_) checkMerge(now);
     return std::min(next, next_keepalive_);
   }
 
@@ -514,15 +518,10 @@ TimePoint Membership::stay(TimePoint now) {
       if (auto j = join(*m, now); !j) event("warn", "cluster.join_failed", j.error().message);
       return next;
     }
-    std::vector<std::string> hubs;
-    for (const auto& a : answers)
-      if (a.cluster && a.cluster->id == own->id)
-        for (const auto& h : a.hubs)
-          if (std::find(hubs.begin(), hubs.end(), h) == hubs.end()) hubs.push_back(h);
+    std::vector<std::string> hubs = hubsOf(answers, own->id);
     if (!hubs.empty() && hubs != status().hubs) {
       KvStorePtr kv = stores_(hubs);
-      auto rec = kv->get(kClusterKey);
-      auto info = rec && *rec ? clusterFromJson((*rec)->value) : std::nullopt;
+      auto info = readCluster(*kv, hubs.front());
       if (info && info->id == own->id) {
         kv_ = std::move(kv);
         {

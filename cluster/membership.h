@@ -148,12 +148,13 @@ class Membership : public ClusterView {
  private:
   TimePoint discover(TimePoint now);
   TimePoint stay(TimePoint now);
+  void checkMerge(TimePoint now);
   Status originate(TimePoint now);
   Status join(const FormationDecision& d, TimePoint now);
   Status connect(const std::vector<std::string>& hubs, const std::optional<std::string>& expect_cluster,
                  bool hub, TimePoint now);
   Status registerSelf(TimePoint now);
-  Status refresh(TimePoint now);
+  Status refresh();
   bool returnOrRejoin(TimePoint now);
   std::set<std::string> ignored(TimePoint now);
   std::optional<FormationDecision> followOrigin(const ClusterInfo& own, const std::vector<ProbeAnswer>& answers) const;
