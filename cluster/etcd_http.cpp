@@ -103,6 +103,18 @@ HandlePool& pool() {
 
 }  // namespace
 
+void setClusterTls(CURL* c, const EtcdTls& tls) {
+  // The cluster CA is the only trust anchor (not the system store): any certificate it signed is
+  // a member of this cluster. The host name is NOT checked: nodes' addresses change (containers
+  // get new IPs, the hub moves), and identity comes from the CA, not from an address.
+  curl_easy_setopt(c, CURLOPT_SSLCERT, tls.cert_file.c_str());
+  curl_easy_setopt(c, CURLOPT_SSLKEY, tls.key_file.c_str());
+  curl_easy_setopt(c, CURLOPT_CAINFO, tls.ca_file.c_str());
+  curl_easy_setopt(c, CURLOPT_CAPATH, nullptr);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+}
+
 Result<EtcdReply> etcdPost(const std::string& endpoint, const std::string& path, const std::string& body,
                            const EtcdTls& tls, Duration timeout) {
   globalInit();
@@ -131,15 +143,7 @@ Result<EtcdReply> etcdPost(const std::string& endpoint, const std::string& path,
   headers.reset(curl_slist_append(headers.release(), "Expect:"));
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
 
-  // mTLS. The cluster CA is the only trust anchor (not the system store): any certificate it
-  // signed is a member of this cluster. The host name is NOT checked: nodes' addresses change
-  // (containers get new IPs, the hub moves), and identity comes from the CA, not from an address.
-  curl_easy_setopt(c, CURLOPT_SSLCERT, tls.cert_file.c_str());
-  curl_easy_setopt(c, CURLOPT_SSLKEY, tls.key_file.c_str());
-  curl_easy_setopt(c, CURLOPT_CAINFO, tls.ca_file.c_str());
-  curl_easy_setopt(c, CURLOPT_CAPATH, nullptr);
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+  setClusterTls(c, tls);
 
   CURLcode rc = curl_easy_perform(c);
   if (rc != CURLE_OK) return std::unexpected(transportError(rc, errbuf, c, endpoint, timeout));

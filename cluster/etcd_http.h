@@ -2,6 +2,8 @@
 // `EtcdKv` (the store) and `EtcdProcess` (health checks, member updates) both go through it.
 #pragma once
 
+#include <curl/curl.h>
+
 #include <string>
 
 #include "common/clock.h"
@@ -26,6 +28,11 @@ struct EtcdReply {
 // retryable, with a message naming the endpoint: "etcd https://127.0.0.1:2379: Couldn't connect to
 // server". TLS failures say "TLS". Any HTTP status is a successful call; the caller reads it.
 // A new curl handle per call: safe for concurrent use by multiple threads.
+// mTLS between nodes, for a libcurl handle: this node's certificate and key, the cluster CA as the
+// only trust anchor, the peer verified against it, and no host name check (addresses change;
+// identity is the CA, not an address). Used for etcd calls and peer probes alike.
+void setClusterTls(CURL* c, const EtcdTls& tls);
+
 Result<EtcdReply> etcdPost(const std::string& endpoint, const std::string& path, const std::string& body,
                            const EtcdTls& tls, Duration timeout);
 

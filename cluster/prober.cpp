@@ -6,6 +6,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "cluster/etcd_http.h"
 #include "common/log.h"
 
 namespace shoal {
@@ -75,6 +76,7 @@ std::vector<ProbeAnswer> HttpsProber::probe(const std::vector<PeerAddress>& addr
     CURLM* get() const { return m; }
   } multi{static_cast<CURLM*>(multi_)};
   std::vector<std::unique_ptr<Probe>> probes;
+  const EtcdTls tls{options_.cert_file, options_.key_file, options_.ca_file};
   for (const auto& address : addresses) {
     auto p = std::make_unique<Probe>();
     p->address = address;
@@ -82,12 +84,7 @@ std::vector<ProbeAnswer> HttpsProber::probe(const std::vector<PeerAddress>& addr
     CURL* e = p->easy.get();
     std::string url = "https://" + address.str() + "/v1/cluster";
     curl_easy_setopt(e, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(e, CURLOPT_SSLCERT, options_.cert_file.c_str());
-    curl_easy_setopt(e, CURLOPT_SSLKEY, options_.key_file.c_str());
-    curl_easy_setopt(e, CURLOPT_CAINFO, options_.ca_file.c_str());
-    curl_easy_setopt(e, CURLOPT_CAPATH, nullptr);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);  // identity is the CA, not the address
+    setClusterTls(e, tls);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout.count()));
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
