@@ -22,31 +22,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr const char* kNodeYaml = R"(data_dir: /var/lib/shoal
-spec:
-  repo: /spec
-  poll_interval: 1s
-  write_notes: false
-api:
-  listen: 0.0.0.0
-  port: 7443
-tls:
-  cluster_ca_cert: /etc/shoal/cluster-ca.crt
-  cluster_ca_key: /etc/shoal/cluster-ca.key
-  operator_ca_cert: /etc/shoal/operator-ca.crt
-runtime: sim
-cluster:
-  port: 7444
-  stable_for: 2s
-  probe_interval: 500ms
-  lease_ttl: 10s
-discovery:
-  timeout: 1s
-  sources:
-    - dns: shoal
-      port: 7444
-)";
-
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 double median(std::vector<double> v) {
@@ -83,7 +58,7 @@ int main(int argc, char** argv) {
     else if (a == "--only-big") small = false;
     else if (a == "--big" && i + 1 < argc) big = std::stoi(argv[++i]);
   }
-  NodeContainers nodes(kNodeYaml);
+  NodeContainers nodes(simulatedNodeYaml("10s"));
   if (!nodes.built()) {
     std::fprintf(stderr, "build-image failed:\n%s\n", nodes.buildResult().output.c_str());
     return 1;

@@ -22,6 +22,33 @@ std::string buildDir() { return fs::path(shoalBinary()).parent_path().parent_pat
 
 }  // namespace
 
+std::string simulatedNodeYaml(const std::string& lease_ttl) {
+  return R"(data_dir: /var/lib/shoal
+spec:
+  repo: /spec
+  poll_interval: 1s
+  write_notes: false
+api:
+  listen: 0.0.0.0
+  port: 7443
+tls:
+  cluster_ca_cert: /etc/shoal/cluster-ca.crt
+  cluster_ca_key: /etc/shoal/cluster-ca.key
+  operator_ca_cert: /etc/shoal/operator-ca.crt
+runtime: sim
+cluster:
+  port: 7444
+  stable_for: 2s
+  probe_interval: 500ms
+  lease_ttl: )" + lease_ttl + R"(
+discovery:
+  timeout: 1s
+  sources:
+    - dns: shoal
+      port: 7444
+)";
+}
+
 NodeContainers::NodeContainers(const std::string& node_yaml) {
   run_ = uniqueName();
   tag_ = "shoal-node-e2e:" + run_;

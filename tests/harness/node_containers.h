@@ -12,6 +12,10 @@
 
 namespace shoal::testing {
 
+// The image's node.yaml with the simulated runtime (what is measured or tested is the cluster, not
+// the apps), notes off (many nodes share one spec repo), and a lease of `lease_ttl` ("4s").
+std::string simulatedNodeYaml(const std::string& lease_ttl);
+
 class NodeContainers {
  public:
   // Makes CAs and a spec repo under a temp dir and builds the node image with `node_yaml` (the

@@ -15,35 +15,10 @@ namespace {
 
 using std::chrono::seconds;
 
-// The image's node.yaml, with a short lease and the simulated runtime.
-constexpr const char* kNodeYaml = R"(data_dir: /var/lib/shoal
-spec:
-  repo: /spec
-  poll_interval: 1s
-  write_notes: false
-api:
-  listen: 0.0.0.0
-  port: 7443
-tls:
-  cluster_ca_cert: /etc/shoal/cluster-ca.crt
-  cluster_ca_key: /etc/shoal/cluster-ca.key
-  operator_ca_cert: /etc/shoal/operator-ca.crt
-runtime: sim
-cluster:
-  port: 7444
-  stable_for: 2s
-  probe_interval: 500ms
-  lease_ttl: 4s
-discovery:
-  timeout: 1s
-  sources:
-    - dns: shoal
-      port: 7444
-)";
-
 class ClusterDockerTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { nodes_ = std::make_unique<NodeContainers>(kNodeYaml); }
+  // A short lease, so that a killed node is dropped within the test's patience.
+  static void SetUpTestSuite() { nodes_ = std::make_unique<NodeContainers>(simulatedNodeYaml("4s")); }
   static void TearDownTestSuite() { nodes_.reset(); }
   void SetUp() override { ASSERT_TRUE(nodes_->built()) << nodes_->buildResult().output; }
 
