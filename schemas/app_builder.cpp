@@ -8,6 +8,7 @@ namespace shoal {
 
 const char* placementName(Placement p) {
   switch (p) {
+    case Placement::kSpread: return "spread";
     case Placement::kOrigin: return "origin";
     case Placement::kEveryNode: return "every-node";
   }
@@ -15,6 +16,7 @@ const char* placementName(Placement p) {
 }
 
 std::optional<Placement> placementFromName(std::string_view name) {
+  if (name == "spread") return Placement::kSpread;
   if (name == "origin") return Placement::kOrigin;
   if (name == "every-node") return Placement::kEveryNode;
   return std::nullopt;

@@ -11,6 +11,15 @@ const char* belowMinName(BelowMin b) {
   return "?";
 }
 
+RoleCount defaultHubCount() { return RoleCount{false, {{1, 1}, {3, 3}, {7, 5}}}; }
+
+const RoleSpec& ClusterSpec::hubRole() const {
+  for (const auto& r : roles)
+    if (r.name == "hub") return r;
+  static const RoleSpec kDefault{"hub", defaultHubCount(), {}, {}};
+  return kDefault;
+}
+
 ClusterSpec buildCluster(const Value& root) {
   ClusterSpec c;
   if (auto v = root.field("name")) c.name = v->text();

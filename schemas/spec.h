@@ -20,16 +20,59 @@ namespace shoal {
 enum class BelowMin { kPause, kStop, kKeep };
 const char* belowMinName(BelowMin b);
 
-// Which nodes run an app's replicas. `kOrigin`: `replicas` containers on the cluster's origin node
-// (a standalone node is its own origin). `kEveryNode`: `replicas` containers on every member node.
-enum class Placement { kOrigin, kEveryNode };
-const char* placementName(Placement p);  // "origin", "every-node"
+// Which nodes run an app's replicas (the cluster's leader decides; see cluster/placement.h).
+// `kSpread` (default): `replicas` in total, spread across nodes. `kOrigin`: all `replicas` on one
+// node, the cluster's origin while it is a member. `kEveryNode`: `replicas` on every node.
+// A standalone node runs every app's `replicas` itself.
+enum class Placement { kSpread, kOrigin, kEveryNode };
+const char* placementName(Placement p);  // "spread", "origin", "every-node"
 std::optional<Placement> placementFromName(std::string_view name);
+
+// How many nodes hold a role, by cluster size: `table` maps "from this many nodes" to a count
+// (the entry with the largest key <= the size applies), or every node.
+struct RoleCount {
+  bool every_node = false;
+  std::map<int, int> table;  // from_nodes -> count; the first key is 1
+  bool operator==(const RoleCount&) const = default;
+};
+
+// A role in `cluster.yaml` `roles:`. `hub` (an etcd voter) is built in and always present; other
+// roles are carried out by the apps that name them (`role: ingress`).
+struct RoleSpec {
+  std::string name;
+  RoleCount count;
+  std::map<std::string, std::string> forbid;  // a node with any of these labels never holds it
+  std::map<std::string, std::string> prefer;  // a node with all of these scores higher
+  bool operator==(const RoleSpec&) const = default;
+};
+// The hub default: 1 hub for 1-2 nodes, 3 for 3-6, 5 from 7.
+RoleCount defaultHubCount();
+
+// How candidates for a role are compared (`scoring:`); each fact is normalized over the candidates.
+struct ScoreWeights {
+  double memory = 2;
+  double cpu = 2;
+  double uptime = 1;
+  double latency = 1;  // low round-trip time to the hubs scores higher
+  bool operator==(const ScoreWeights&) const = default;
+};
+
+// What the cluster does when a majority of hubs is gone (`quorum_loss:`). `kWait` (default): wait
+// for them. `kRecover`: after `recover_after`, the most up-to-date surviving hub restarts etcd as a
+// new one-member cluster from its data; the other nodes rejoin it.
+enum class QuorumLoss { kWait, kRecover };
 
 struct ClusterSpec {
   std::string name = "shoal";
   int min_nodes = 1;
   BelowMin below_min = BelowMin::kPause;
+  std::vector<RoleSpec> roles;  // by name; always holds "hub"
+  ScoreWeights weights;
+  double hysteresis = 0.2;      // a challenger must score this much (relative) above a holder
+  QuorumLoss quorum_loss = QuorumLoss::kWait;
+  Duration recover_after{0};    // kRecover only
+  bool rebalance = false;       // move replicas to even out the spread when nodes join
+  const RoleSpec& hubRole() const;  // the "hub" entry
 };
 
 struct PortSpec {
@@ -76,6 +119,7 @@ struct UpdateSpec {
   bool operator==(const UpdateSpec&) const = default;
 };
 
+// Limits for Docker, and the requests placement counts against a node's capacity.
 struct ResourceSpec {
   int64_t memory_bytes = 0;  // 0 = no limit
   double cpus = 0;           // 0 = no limit
@@ -87,8 +131,11 @@ struct AppSpec {
   std::string file;  // "apps/web.yaml"
   std::string image;                 // a local image (when `build` is absent)
   std::optional<BuildSpec> build;    // built from the spec repo's tree at the commit
-  int replicas = 1;                  // per node that runs the app (see `placement`)
-  Placement placement = Placement::kOrigin;
+  int replicas = 1;                  // in total (spread, origin) or per node (every-node, role)
+  Placement placement = Placement::kSpread;
+  std::string role;                  // run on every node holding this role (placement ignored)
+  // Node labels the app needs: "key": "value", or "key": "!value" (absent or different).
+  std::map<std::string, std::string> constraints;
   std::vector<std::string> command;  // overrides the image's CMD when not empty
   std::map<std::string, std::string> env;
   std::vector<PortSpec> ports;
