@@ -4,7 +4,10 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
 namespace shoal {
@@ -20,6 +23,10 @@ class ClusterView {
   // Whether this node is the cluster's origin (runs `placement: origin` apps). A standalone node
   // is its own origin.
   virtual bool isOrigin() const { return true; }
+  // Whether the cluster's leader decides where replicas run (a clustered node with a leader);
+  // then `placed(app)` is this node's share: nullopt while the app is not placed (yet).
+  virtual bool placesApps() const { return false; }
+  virtual std::optional<int> placed(const std::string& /*app*/) const { return std::nullopt; }
 };
 using ClusterViewPtr = std::unique_ptr<ClusterView>;
 
@@ -44,8 +51,27 @@ class FakeCluster : public ClusterView {
   void setSize(int n) { size_ = n; }
   void setSettled(bool s) { settled_ = s; }
   void setOrigin(bool o) { origin_ = o; }
+  // Placed by a leader from now on: apps not given a count here are held.
+  void setPlaced(const std::string& app, int replicas) {
+    std::lock_guard lock(mu_);
+    places_ = true;
+    placed_[app] = replicas;
+  }
+  bool placesApps() const override {
+    std::lock_guard lock(mu_);
+    return places_;
+  }
+  std::optional<int> placed(const std::string& app) const override {
+    std::lock_guard lock(mu_);
+    auto it = placed_.find(app);
+    if (it == placed_.end()) return std::nullopt;
+    return it->second;
+  }
 
  private:
+  mutable std::mutex mu_;
+  bool places_ = false;                 // GUARDED_BY(mu_)
+  std::map<std::string, int> placed_;   // GUARDED_BY(mu_)
   std::string node_id_;
   std::atomic<int> size_;
   std::atomic<bool> settled_{true};

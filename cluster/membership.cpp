@@ -19,8 +19,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr const char* kClusterKey = "/shoal/cluster";
-constexpr const char* kNodesPrefix = "/shoal/nodes/";
+constexpr Duration kRecoverRetry{5000};
 constexpr const char* kCheckerKey = "/shoal/spec/checker";
 constexpr const char* kHeadKey = "/shoal/spec/head";
 
@@ -79,52 +78,6 @@ NodeFacts readFacts(const std::string& data_dir, TimePoint started, TimePoint no
   }
   f.uptime_s = std::chrono::duration_cast<std::chrono::seconds>(now - started).count();
   return f;
-}
-
-std::string memberToJson(const MemberRecord& m) {
-  json facts = {{"cpus", m.facts.cpus},
-                {"memory_bytes", m.facts.memory_bytes},
-                {"disk_free_bytes", m.facts.disk_free_bytes},
-                {"disk_total_bytes", m.facts.disk_total_bytes},
-                {"uptime_s", m.facts.uptime_s},
-                {"version", m.facts.version},
-                {"labels", m.facts.labels}};
-  json addresses = {{"peer", m.peer_address}, {"api", m.api_address}};
-  if (!m.etcd_url.empty()) addresses["etcd"] = m.etcd_url;
-  return json{{"id", m.id},         {"name", m.name},   {"hub", m.hub},
-              {"addresses", addresses}, {"facts", facts}, {"registered_at", m.registered_at}}
-      .dump();
-}
-
-std::optional<MemberRecord> memberFromJson(const std::string& text) {
-  auto j = json::parse(text, nullptr, false);
-  if (!j.is_object() || !j.contains("id") || !j["id"].is_string()) return std::nullopt;
-  try {
-    MemberRecord m;
-    m.id = j["id"];
-    m.name = j.value("name", "");
-    m.hub = j.value("hub", false);
-    if (j.contains("addresses")) {
-      const auto& a = j["addresses"];
-      m.peer_address = a.value("peer", "");
-      m.api_address = a.value("api", "");
-      m.etcd_url = a.value("etcd", "");
-    }
-    if (j.contains("facts")) {
-      const auto& f = j["facts"];
-      m.facts.cpus = f.value("cpus", 0);
-      m.facts.memory_bytes = f.value("memory_bytes", int64_t{0});
-      m.facts.disk_free_bytes = f.value("disk_free_bytes", int64_t{0});
-      m.facts.disk_total_bytes = f.value("disk_total_bytes", int64_t{0});
-      m.facts.uptime_s = f.value("uptime_s", int64_t{0});
-      m.facts.version = f.value("version", "");
-      if (f.contains("labels")) m.facts.labels = f["labels"].get<std::map<std::string, std::string>>();
-    }
-    m.registered_at = j.value("registered_at", int64_t{0});
-    return m;
-  } catch (const json::exception&) {
-    return std::nullopt;
-  }
 }
 
 Membership::Membership(MembershipOptions options, std::vector<DiscoverySourcePtr> sources, Prober& prober,
@@ -286,6 +239,15 @@ Status Membership::originate(TimePoint now) {
   auto created = kv->putIfAbsent(kClusterKey, clusterJson(info).dump(), 0, &current);
   if (!created) return fail(created.error().code, "writing the cluster record: " + created.error().message);
   if (auto st = connect({hub_.localUrl()}, std::nullopt, true, now); !st) return st;
+  if (admins_) {
+    // The first hub record: the leader then grows the hub set from it.
+    auto members = admins_({hub_.localUrl()})->members();
+    if (members && members->size() == 1) {
+      HubRecord r{options_.node_id, members->front().id, hub_.peerUrl(), true, "", ms(now)};
+      if (auto st = kv_->put(kHubsPrefix + options_.node_id, hubToJson(r)); !st)
+        logger("cluster")->warn("cannot write this hub's record: {}", st.error().message);
+    }
+  }
   event("info", "cluster.originated",
         "originated cluster " + status().cluster->id + " (" + status().reason + ")");
   return ok();
@@ -308,6 +270,7 @@ Status Membership::connect(const std::vector<std::string>& hubs, const std::opti
     return fail(ErrorCode::kConflict, "the store at " + hubs.front() + " belongs to cluster " + info->id + ", not " +
                                           *expect_cluster);
   kv_ = std::move(kv);
+  kv_endpoints_ = hubs;
   {
     std::lock_guard lock(mu_);
     status_.hub = hub;
@@ -336,10 +299,17 @@ MemberRecord Membership::selfRecord(TimePoint now) const {
   m.name = options_.node_name;
   m.peer_address = hostPort(options_.advertise, options_.peer_port);
   m.api_address = hostPort(options_.advertise, options_.api_port);
-  m.facts = readFacts(options_.data_dir, started_, now);
+  if (options_.facts) {
+    m.facts = *options_.facts;
+    m.facts.uptime_s = std::chrono::duration_cast<std::chrono::seconds>(now - started_).count();
+  } else {
+    m.facts = readFacts(options_.data_dir, started_, now);
+  }
   m.facts.version = options_.version;
   m.facts.labels = options_.labels;
+  m.etcd_peer_url = hub_.peerUrl();
   std::lock_guard lock(mu_);
+  m.facts.hub_rtt_ms = hub_rtt_ms_;
   m.hub = status_.hub;
   if (m.hub) m.etcd_url = hub_.clientUrl();
   m.registered_at = ms(now);
@@ -365,24 +335,42 @@ Status Membership::registerSelf(TimePoint now) {
 // Reads everything under /shoal/ in one call (members, the spec checker and head): one call per
 // member per second is what the hub serves.
 Status Membership::refresh() {
+  auto asked = std::chrono::steady_clock::now();
   auto list = kv_->list("/shoal/");
   if (!list) return std::unexpected(list.error());
+  double rtt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - asked).count();
   std::vector<MemberRecord> members;
   std::vector<std::string> hubs;
-  std::optional<std::string> checker, head;
-  LeaseId checker_lease = 0;
+  std::optional<std::string> checker, head, leader;
+  LeaseId checker_lease = 0, leader_lease = 0;
+  std::map<std::string, HubRecord> hub_records;
+  std::map<std::string, std::vector<std::string>> roles;
+  std::map<std::string, PlacementRecord> placements;
   for (const auto& kv : *list) {
     if (kv.key == kCheckerKey) {
       checker = kv.value;
       checker_lease = kv.lease;
+    } else if (kv.key == kLeaderKey) {
+      leader = kv.value;
+      leader_lease = kv.lease;
+    } else if (kv.key.starts_with(kHubsPrefix)) {
+      if (auto h = hubFromJson(kv.value)) hub_records[h->node_id] = *h;
+    } else if (kv.key.starts_with(kRolesPrefix)) {
+      if (auto h = holdersFromJson(kv.value)) roles[kv.key.substr(std::string(kRolesPrefix).size())] = *h;
+    } else if (kv.key.starts_with(kPlacementPrefix)) {
+      if (auto p = placementFromJson(kv.value)) placements[kv.key.substr(std::string(kPlacementPrefix).size())] = *p;
     } else if (kv.key == kHeadKey) {
       head = kv.value;
     } else if (kv.key.starts_with(kNodesPrefix)) {
-      if (auto m = memberFromJson(kv.value)) {
-        if (m->hub && !m->etcd_url.empty()) hubs.push_back(m->etcd_url);
-        members.push_back(std::move(*m));
-      }
+      if (auto m = memberFromJson(kv.value)) members.push_back(std::move(*m));
     }
+  }
+  // The store's endpoints: the hubs' etcd, voters only once the leader keeps hub records (a
+  // learner serves no client).
+  for (const auto& m : members) {
+    if (!m.hub || m.etcd_url.empty()) continue;
+    auto rec = hub_records.find(m.id);
+    if (hub_records.empty() || (rec != hub_records.end() && rec->second.voter)) hubs.push_back(m.etcd_url);
   }
   {
     std::lock_guard lock(mu_);
@@ -390,8 +378,17 @@ Status Membership::refresh() {
     if (!hubs.empty()) status_.hubs = std::move(hubs);
     if (status_.cluster) status_.cluster->size = static_cast<int>(status_.members.size());
     if (head) published_head_ = *head;
+    status_.leader = leader.value_or("");
+    status_.hub_records = std::move(hub_records);
+    status_.roles = std::move(roles);
+    status_.placements = std::move(placements);
+    hub_rtt_ms_ = hub_rtt_ms_ < 0 ? rtt : 0.8 * hub_rtt_ms_ + 0.2 * rtt;
   }
   seen_checker_ = checker;
+  seen_leader_ = leader;
+  if (leader && *leader == options_.node_id && leader_lease != lease_) {
+    if (auto st = kv_->put(kLeaderKey, options_.node_id, lease_); !st) return st;
+  }
   // Ours, but under the lease of a previous run (restarted within the TTL): bind it to this one,
   // or it would vanish with the old lease and hand the checking over for nothing.
   if (checker && *checker == options_.node_id && checker_lease != lease_) {
@@ -481,11 +478,16 @@ TimePoint Membership::stay(TimePoint now) {
   }
   if (st) st = refresh();
   if (st) shareHead();
+  if (st && admins_) {
+    followHubRecord(now);
+    updateEndpoints();
+    lead(now);
+  }
   bool hub = status().hub;
   if (st) {
     store_failures_ = 0;
     last_store_ok_ = now;
-    if (hub && now >= next_merge_check_) checkMerge(now);
+    if (hub && !multiHub() && now >= next_merge_check_) checkMerge(now);
     return std::min(next, next_keepalive_);
   }
 
@@ -495,6 +497,13 @@ TimePoint Membership::stay(TimePoint now) {
     status_.reason = "store unreachable (" + std::to_string(store_failures_) + "): " + st.error().message;
   }
   logger("cluster")->warn("store unreachable ({} in a row): {}", store_failures_, st.error().message);
+  if (admins_ && multiHub()) {
+    // Several hubs: the quorum is lost or this node is cut off. Keep what runs; by the spec's
+    // quorum_loss, wait for the hubs or, after recover_after, let the most up-to-date hub that
+    // is left restart etcd on its own.
+    if (hub) tryRecover(now);
+    return next;
+  }
   if (hub && now - last_store_ok_ > options_.lease_ttl * 6) {
     // Its own etcd has not answered for 6 TTLs (the supervisor keeps restarting it): stop
     // claiming the cluster. The data stays; the members have given up on it by now.
@@ -545,15 +554,18 @@ TimePoint Membership::stay(TimePoint now) {
 
 // One checker per cluster: whoever holds the key under a live lease. When it leaves or its lease
 // expires, the key goes with it and the next member to try takes it.
-void Membership::shareHead() {
-  bool checker = seen_checker_ && *seen_checker_ == options_.node_id;
-  if (!seen_checker_) {
+bool Membership::elect(const char* key, std::optional<std::string>& seen) {
+  if (!seen) {
     KeyValue current;
-    auto created = kv_->putIfAbsent(kCheckerKey, options_.node_id, lease_, &current);
-    if (!created) return;
-    checker = *created || current.value == options_.node_id;
-    seen_checker_ = checker ? options_.node_id : current.value;
+    auto created = kv_->putIfAbsent(key, options_.node_id, lease_, &current);
+    if (!created) return false;
+    seen = *created ? options_.node_id : current.value;
   }
+  return *seen == options_.node_id;
+}
+
+void Membership::shareHead() {
+  bool checker = elect(kCheckerKey, seen_checker_);
   std::string offered, known;
   {
     std::lock_guard lock(mu_);
@@ -590,6 +602,7 @@ void Membership::leave() {
     member = status_.phase == Phase::kMember;
     hub = status_.hub;
   }
+  if (member && hub && admins_ && kv_) leaveHubs();
   if (member && kv_ && lease_ != 0) {
     if (auto st = kv_->revokeLease(lease_); !st)
       logger("cluster")->warn("leaving: cannot revoke lease {}: {}", lease_, st.error().message);
@@ -598,6 +611,187 @@ void Membership::leave() {
   }
   if (hub) hub_.stop();
   kv_.reset();
+}
+
+// ---- roles and placement
+
+void Membership::enableControl(AdminFactory admins, SpecProvider spec, ControllerOptions options) {
+  admins_ = std::move(admins);
+  spec_ = std::move(spec);
+  controller_ = std::make_unique<Controller>(
+      options, [this](const std::string& level, const std::string& kind, const std::string& message) {
+        if (events_) events_(level, kind, message);
+      });
+}
+
+bool Membership::multiHub() const {
+  std::lock_guard lock(mu_);
+  return status_.hub_records.size() > 1;
+}
+
+// Runs etcd while the leader lists this node as a hub; stops it and deletes its data once the
+// record is gone (demoted, or removed while it was away).
+void Membership::followHubRecord(TimePoint now) {
+  std::optional<HubRecord> mine;
+  bool any, hub;
+  {
+    std::lock_guard lock(mu_);
+    auto it = status_.hub_records.find(options_.node_id);
+    if (it != status_.hub_records.end()) mine = it->second;
+    any = !status_.hub_records.empty();
+    hub = status_.hub;
+  }
+  if (mine && !hub) {
+    Status st = ok();
+    if (!hub_.running()) {
+      if (mine->voter && hub_.hasData()) {
+        st = hub_.start();
+      } else {
+        if (hub_.hasData()) (void)hub_.dissolve();  // an old member's data: it must join afresh
+        st = hub_.join(mine->initial_cluster);
+      }
+    }
+    if (!st) {
+      event("warn", "hub.start_failed", "the leader made this node a hub but etcd does not start: " + st.error().message);
+      return;
+    }
+    {
+      std::lock_guard lock(mu_);
+      status_.hub = true;
+    }
+    (void)kv_->put(kNodesPrefix + options_.node_id, memberToJson(selfRecord(now)), lease_);
+    event("info", "hub.started", "this node now runs an etcd member of the cluster (" +
+                                     std::string(mine->voter ? "voter" : "learner, catching up") + ")");
+  } else if (!mine && hub && any) {
+    if (auto st = hub_.dissolve(); !st) logger("cluster")->warn("etcd: {}", st.error().message);
+    {
+      std::lock_guard lock(mu_);
+      status_.hub = false;
+      std::erase(status_.hubs, hub_.clientUrl());
+    }
+    updateEndpoints();
+    (void)kv_->put(kNodesPrefix + options_.node_id, memberToJson(selfRecord(now)), lease_);
+    event("info", "hub.released", "no longer a hub: etcd stopped and its data deleted");
+  }
+}
+
+// The store client follows the hubs: this node's own etcd first when it runs one.
+void Membership::updateEndpoints() {
+  std::vector<std::string> want;
+  MembershipStatus s = status();
+  if (s.hub && hub_.running()) want.push_back(hub_.localUrl());
+  for (const auto& h : s.hubs)
+    if (h != hub_.clientUrl() && std::find(want.begin(), want.end(), h) == want.end()) want.push_back(h);
+  if (want.empty() || want == kv_endpoints_) return;
+  kv_ = stores_(want);
+  kv_endpoints_ = want;
+}
+
+void Membership::lead(TimePoint now) {
+  bool leader = elect(kLeaderKey, seen_leader_);
+  if (!leader || now < next_lead_) return;
+  next_lead_ = now + options_.leader_interval;
+  ClusterState state;
+  {
+    std::lock_guard lock(mu_);
+    if (!status_.cluster) return;
+    state.cluster = *status_.cluster;
+    state.members = status_.members;
+    state.hubs = status_.hub_records;
+    state.roles = status_.roles;
+    state.placements = status_.placements;
+  }
+  auto spec = spec_ ? spec_() : nullptr;
+  auto admin = admins_(kv_endpoints_);
+  if (auto st = controller_->round(*kv_, *admin, state, spec.get(), now); !st)
+    logger("leader")->warn("round: {}", st.error().message);
+}
+
+// Quorum lost: under `quorum_loss: {recover_after}`, once the store has failed that long, the hubs
+// still answering compare their raft index; the most up-to-date (then the lowest id) restarts etcd
+// alone from its data. The others find it through their endpoints and are released by its leader.
+void Membership::tryRecover(TimePoint now) {
+  auto spec = spec_ ? spec_() : nullptr;
+  if (!spec || spec->cluster.quorum_loss != QuorumLoss::kRecover) return;
+  if (now - last_store_ok_ < spec->cluster.recover_after || now < next_recover_) return;
+  next_recover_ = now + kRecoverRetry;
+  MembershipStatus s = status();
+  std::map<std::string, std::string> url_of;  // hub node id -> client URL
+  for (const auto& m : s.members)
+    if (s.hub_records.count(m.id) && !m.etcd_url.empty()) url_of[m.id] = m.etcd_url;
+  url_of[options_.node_id] = hub_.localUrl();
+  auto admin = admins_({hub_.localUrl()});
+  std::string best;
+  int64_t best_index = -1;
+  std::string compared;
+  for (const auto& [node, url] : url_of) {
+    auto st = admin->status(url);
+    if (!st) continue;
+    compared += (compared.empty() ? "" : ", ") + node.substr(0, 12) + " index " + std::to_string(st->raft_index);
+    if (st->raft_index > best_index) {  // ties: the lowest id (map order) stays
+      best_index = st->raft_index;
+      best = node;
+    }
+  }
+  if (best != options_.node_id) {
+    logger("cluster")->info("quorum lost; {} should recover the cluster ({})", best.empty() ? "nobody" : best, compared);
+    return;
+  }
+  if (auto st = hub_.recover(); !st) {
+    event("error", "hub.recover_failed", st.error().message);
+    return;
+  }
+  event("warn", "hub.recovered",
+        "quorum lost for " + formatDuration(now - last_store_ok_) +
+            ": this hub restarted etcd as a one-member cluster from its data (" + compared + ")");
+  kv_ = stores_({hub_.localUrl()});
+  kv_endpoints_ = {hub_.localUrl()};
+  next_keepalive_ = now;
+}
+
+// A hub leaving on SIGTERM takes itself out of the voters first, through the other hubs, so the
+// cluster never counts a voter that is gone. The last voter keeps its data (it comes back as hub).
+void Membership::leaveHubs() {
+  std::vector<std::string> others;
+  for (const auto& e : kv_endpoints_)
+    if (e != hub_.localUrl()) others.push_back(e);
+  if (others.empty()) return;
+  auto admin = admins_(others);
+  auto members = admin->members();
+  if (!members || members->size() < 2) return;
+  for (const auto& m : *members) {
+    if (m.name != options_.node_id) continue;
+    if (auto st = admin->remove(m.id); !st) {
+      logger("cluster")->warn("leaving: cannot leave the etcd voters: {}", st.error().message);
+      return;
+    }
+    (void)stores_(others)->remove(kHubsPrefix + options_.node_id);
+    if (auto st = hub_.dissolve(); !st) logger("cluster")->warn("etcd: {}", st.error().message);
+    {
+      std::lock_guard lock(mu_);
+      status_.hub = false;
+    }
+    kv_ = stores_(others);
+    kv_endpoints_ = others;
+    event("info", "hub.left", "left the etcd voters before exiting");
+    return;
+  }
+}
+
+bool Membership::isLeader() const {
+  std::lock_guard lock(mu_);
+  return status_.phase == Phase::kMember && status_.leader == options_.node_id;
+}
+
+bool Membership::placesApps() const { return admins_ != nullptr; }
+
+std::optional<int> Membership::placed(const std::string& app) const {
+  std::lock_guard lock(mu_);
+  if (status_.phase != Phase::kMember) return std::nullopt;
+  auto it = status_.placements.find(app);
+  if (it == status_.placements.end()) return std::nullopt;
+  auto n = it->second.nodes.find(options_.node_id);
+  return n == it->second.nodes.end() ? 0 : n->second;
 }
 
 // ---- read side

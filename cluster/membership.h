@@ -23,9 +23,12 @@
 #include <vector>
 
 #include "cluster/cluster_view.h"
+#include "cluster/controller.h"
 #include "cluster/discovery.h"
 #include "cluster/formation.h"
+#include "cluster/hub_admin.h"
 #include "cluster/kv_store.h"
+#include "cluster/records.h"
 #include "common/clock.h"
 #include "common/error.h"
 
@@ -41,6 +44,12 @@ class Hub {
   virtual Status dissolve() = 0;              // stop and move the data away
   virtual std::string clientUrl() const = 0;  // "https://10.0.0.2:2379", for the other nodes
   virtual std::string localUrl() const = 0;   // how this node itself reaches it
+  virtual std::string peerUrl() const = 0;    // "https://10.0.0.2:2380": where its etcd meets the others
+  // Starts as a new member of an existing cluster (the leader added it as a learner), with no data.
+  virtual Status join(const std::string& initial_cluster) = 0;
+  // Quorum lost for good: restarts etcd from its data as a one-member cluster keeping every key.
+  virtual Status recover() = 0;
+  virtual bool running() const = 0;
 };
 
 // Asks discovered addresses `GET /v1/cluster` over mTLS. Real: HttpsProber (prober.h).
@@ -53,31 +62,13 @@ class Prober {
 
 // Makes a store client for the given etcd client URLs. Real: EtcdKv.
 using StoreFactory = std::function<KvStorePtr(const std::vector<std::string>& endpoints)>;
+// Makes an etcd membership client for the given client URLs. Real: EtcdAdmin.
+using AdminFactory = std::function<std::unique_ptr<HubAdmin>(const std::vector<std::string>& endpoints)>;
+// The spec the node applies now (null before the first commit loads): the leader places its apps.
+using SpecProvider = std::function<std::shared_ptr<const Spec>()>;
 
-struct NodeFacts {
-  int cpus = 0;
-  int64_t memory_bytes = 0;
-  int64_t disk_free_bytes = 0;
-  int64_t disk_total_bytes = 0;
-  int64_t uptime_s = 0;
-  std::string version;
-  std::map<std::string, std::string> labels;
-};
-// The facts of this machine (cpus, memory, the disk holding `data_dir`, uptime since `started`).
 NodeFacts readFacts(const std::string& data_dir, TimePoint started, TimePoint now);
 
-struct MemberRecord {
-  std::string id;
-  std::string name;
-  bool hub = false;
-  std::string peer_address;  // host:port of the peer endpoint
-  std::string api_address;   // host:port of the status endpoint
-  std::string etcd_url;      // hubs only
-  NodeFacts facts;
-  int64_t registered_at = 0;  // ms
-};
-std::string memberToJson(const MemberRecord& m);
-std::optional<MemberRecord> memberFromJson(const std::string& text);
 
 struct MembershipOptions {
   std::string node_id;
@@ -99,6 +90,9 @@ struct MembershipOptions {
   Duration merge_interval{5000};   // hubs look for a better cluster this often (at least stable_for)
   int max_failed_joins = 3;        // then the cluster is ignored for `ignore_for`
   Duration ignore_for{30000};
+  Duration leader_interval{1000};  // between the leader's rounds
+  // Set: the machine's cpus, memory and disk are these instead of the host's (simulated nodes).
+  std::optional<NodeFacts> facts;
 };
 
 enum class Phase { kDiscovering, kMember };
@@ -113,6 +107,10 @@ struct MembershipStatus {
   std::string reason;  // the last formation decision or store error
   int64_t lease = 0;
   bool checker = false;  // this node checks the spec repo's head for the cluster
+  std::string leader;    // the node deciding roles and placement ("" while none or not controlled)
+  std::map<std::string, HubRecord> hub_records;            // node id -> its etcd membership
+  std::map<std::string, std::vector<std::string>> roles;   // role -> holders (not hub)
+  std::map<std::string, PlacementRecord> placements;       // app -> where it runs
 };
 
 class Membership : public ClusterView {
@@ -139,8 +137,17 @@ class Membership : public ClusterView {
   void offerHead(const std::string& commit);
   std::string publishedHead() const;  // empty: none known (yet)
 
+  // Roles and placement (issue 8): this node takes part in electing the leader, runs the
+  // `Controller` while it is the leader, runs etcd while the leader lists it as a hub, and
+  // reconciles the replicas placed on it. Call once, before the first tick. Without it the
+  // cluster keeps one hub (the origin) and apps run by their `placement` alone.
+  void enableControl(AdminFactory admins, SpecProvider spec, ControllerOptions options = {});
+  bool isLeader() const;
+
   // ClusterView: members seen in the store (0 while discovering: nothing is settled).
   int size() const override;
+  bool placesApps() const override;
+  std::optional<int> placed(const std::string& app) const override;
   std::string nodeId() const override { return options_.node_id; }
   bool settled() const override;
   bool isOrigin() const override;
@@ -187,6 +194,23 @@ class Membership : public ClusterView {
   std::optional<std::string> seen_checker_;  // /shoal/spec/checker as last read
 
   void shareHead();
+  // Holds `key` under this node's lease if nobody does; true when this node holds it.
+  bool elect(const char* key, std::optional<std::string>& seen);
+  void followHubRecord(TimePoint now);
+  void lead(TimePoint now);
+  void updateEndpoints();
+  void tryRecover(TimePoint now);
+  void leaveHubs();
+  bool multiHub() const;
+
+  // Roles and placement (enableControl).
+  AdminFactory admins_;
+  SpecProvider spec_;
+  std::unique_ptr<Controller> controller_;
+  std::vector<std::string> kv_endpoints_;
+  std::optional<std::string> seen_leader_;
+  TimePoint next_lead_{};
+  TimePoint next_recover_{};
 
   // Shared with the peer endpoint and the reconciler.
   mutable std::mutex mu_;
@@ -194,6 +218,7 @@ class Membership : public ClusterView {
   bool checker_ = false;         // GUARDED_BY(mu_)
   std::string offered_head_;     // GUARDED_BY(mu_): from the reconcile thread
   std::string published_head_;   // GUARDED_BY(mu_): as read from the store
+  double hub_rtt_ms_ = -1;       // GUARDED_BY(mu_): moving average of the store's round trip
 };
 
 }  // namespace shoal

@@ -109,6 +109,10 @@ Reconciler::Load Reconciler::loadSpecAt(const std::string& commit, Diagnostics* 
     return Load::kRefused;
   }
   spec_ = std::move(*spec);
+  {
+    std::lock_guard lock(mu_);
+    shared_spec_ = std::make_shared<const Spec>(*spec_);
+  }
   tree_ = std::move(*tree);
   applied_commit_ = commit;
   images_.clear();
@@ -253,9 +257,15 @@ void Reconciler::resolveImages() {
 
 // How many replicas of `app` this node runs: `every-node` apps run theirs on each member;
 // `origin` apps run only on the cluster's origin (a standalone node is its own).
-int Reconciler::replicasHere(const AppSpec& app) const {
+std::optional<int> Reconciler::replicasHere(const AppSpec& app) const {
+  if (cluster_.placesApps()) return cluster_.placed(app.name);
   if (app.placement == Placement::kEveryNode) return app.replicas;
   return cluster_.isOrigin() ? app.replicas : 0;
+}
+
+std::shared_ptr<const Spec> Reconciler::appliedSpec() const {
+  std::lock_guard lock(mu_);
+  return shared_spec_;
 }
 
 Desired Reconciler::desired() {
@@ -267,6 +277,7 @@ Desired Reconciler::desired() {
   if (auto r = store_.apps()) records = std::move(*r);
   for (const AppSpec* app : dependencyOrder(spec_->apps)) {
     const AppRecord& rec = records[app->name];
+    const std::optional<int> here = replicasHere(*app);
     std::optional<DesiredApp> good;
     if (!rec.good_config.empty()) {
       if (auto g = desiredAppFromJson(rec.good_config)) {
@@ -275,13 +286,19 @@ Desired Reconciler::desired() {
         good->good_hash = rec.good_hash;
         good->failed_hash = rec.failed_hash;
         // The last good *version*, at the scale and update policy the spec asks for now.
-        good->replicas = replicasHere(*app);
+        good->replicas = here.value_or(good->replicas);
         good->placement = app->placement;
         good->update = app->update;
         good->depends_on = app->depends_on;
       }
     }
     auto image = images_.find(app->name);
+    if (!here) {
+      // Clustered, and the leader has not placed the app (yet), or this node lost the store:
+      // leave it exactly as it is.
+      d.held.push_back(app->name);
+      continue;
+    }
     if (image == images_.end()) {
       // Unknown for now (Docker didn't answer): leave the app exactly as it is.
       if (image_retry_.count(app->name) || !good) d.held.push_back(app->name);
@@ -292,7 +309,7 @@ Desired Reconciler::desired() {
     want.name = app->name;
     want.config = containerConfigFor(*app, image->second, d.cluster, d.node_id, applied_commit_);
     want.hash = want.config.labels[kLabelSpec];
-    want.replicas = replicasHere(*app);
+    want.replicas = *here;
     want.placement = app->placement;
     want.update = app->update;
     want.depends_on = app->depends_on;

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -57,6 +58,9 @@ class Reconciler {
   void wake() { woken_ = true; }
   bool woken() const { return woken_.load(); }
   Report report() const;
+  // The spec at the applied commit (null before the first one loads); the cluster's leader places
+  // its apps. Thread-safe.
+  std::shared_ptr<const Spec> appliedSpec() const;
   // The events sink shared with the applier: store + log.
   void event(const std::string& level, const std::string& kind, const std::string& app, const std::string& message);
 
@@ -70,7 +74,8 @@ class Reconciler {
   Load loadSpecAt(const std::string& commit, Diagnostics* refused, std::string* error);
   void resolveImages();
   Desired desired();
-  int replicasHere(const AppSpec& app) const;
+  // nullopt: not known now (clustered, not placed yet): the app is held as it is.
+  std::optional<int> replicasHere(const AppSpec& app) const;
   // This node's containers, with start times and exit codes filled in where the plan needs them.
   Result<std::vector<ContainerInfo>> observe();
   void afterApply(const Plan& plan, const ApplyResult& result, const std::vector<ContainerInfo>& observed);
@@ -103,6 +108,7 @@ class Reconciler {
 
   mutable std::mutex mu_;
   Report report_;  // GUARDED_BY(mu_)
+  std::shared_ptr<const Spec> shared_spec_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace shoal

@@ -36,6 +36,12 @@ class FakeHub : public Hub {
   Status dissolve() override;
   std::string clientUrl() const override { return "mem://" + id_; }
   std::string localUrl() const override { return "mem://" + id_; }
+  std::string peerUrl() const override { return "mem-peer://" + id_; }
+  // One hub per cluster here (no leader runs: no admin factory is set); multi-hub membership is
+  // tested over SimEtcd (hubs_test.cpp).
+  Status join(const std::string&) override { return fail(ErrorCode::kInvalid, "FakeHub: one hub per cluster"); }
+  Status recover() override { return fail(ErrorCode::kInvalid, "FakeHub: one hub per cluster"); }
+  bool running() const override;
 
  private:
   World& world_;
@@ -219,6 +225,7 @@ Status FakeHub::start() {
   world_.stores[id_]->setUnavailableForTest(false);
   return ok();
 }
+bool FakeHub::running() const { return world_.stores.count(id_) > 0; }
 void FakeHub::stop() {
   if (world_.stores.count(id_)) world_.stores[id_]->setUnavailableForTest(true);
 }
