@@ -11,8 +11,11 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <utility>
 #include <vector>
 
+#include "cluster/etcd_admin.h"
 #include "cluster/etcd_kv.h"
 #include "cluster/etcd_log.h"
 #include "common/duration.h"
@@ -56,27 +59,33 @@ Result<std::string> findBinary(const std::string& binary) {
 
 bool onlyLocal(const std::string& host) { return host == "0.0.0.0" || host == "127.0.0.1"; }
 
-std::vector<std::string> etcdArgs(const EtcdProcessOptions& o, const std::string& binary) {
+// `initial_cluster` empty: a new one-member cluster; else joining that existing cluster. Both are
+// ignored by etcd when the data dir holds a member. `force_new`: --force-new-cluster, once.
+std::vector<std::string> etcdArgs(const EtcdProcessOptions& o, const std::string& binary,
+                                  const std::string& initial_cluster, bool force_new) {
   auto url = [](const std::string& host, int port) { return "https://" + host + ":" + std::to_string(port); };
   std::string listen_client = url(o.listen_host, o.client_port);
   // This node's own client (and the health check) always reaches etcd on 127.0.0.1.
   if (!onlyLocal(o.listen_host)) listen_client += "," + url("127.0.0.1", o.client_port);
   std::string peer = url(o.advertise_host, o.peer_port);
-  return {binary,
+  bool joining = !initial_cluster.empty();
+  std::vector<std::string> args{binary,
           "--name", o.name,
           "--data-dir", o.data_dir,
           "--listen-client-urls", listen_client,
           "--advertise-client-urls", url(o.advertise_host, o.client_port),
           "--listen-peer-urls", url(o.listen_host, o.peer_port),
           "--initial-advertise-peer-urls", peer,
-          "--initial-cluster", o.name + "=" + peer,
-          "--initial-cluster-state", "new",  // ignored when data_dir holds a member
+          "--initial-cluster", joining ? initial_cluster : o.name + "=" + peer,
+          "--initial-cluster-state", joining ? "existing" : "new",  // ignored when data_dir holds a member
           "--client-cert-auth", "--trusted-ca-file", o.trusted_ca_file,
           "--cert-file", o.cert_file, "--key-file", o.key_file,
           "--peer-client-cert-auth", "--peer-trusted-ca-file", o.trusted_ca_file,
           "--peer-cert-file", o.cert_file, "--peer-key-file", o.key_file,
           "--auto-compaction-mode", "periodic", "--auto-compaction-retention", "1h",
           "--logger", "zap", "--log-outputs", "stderr"};
+  if (force_new) args.push_back("--force-new-cluster");
+  return args;
 }
 
 // The parent's environment without ETCD_* variables, which etcd would read as flags.
@@ -167,14 +176,48 @@ std::string EtcdProcess::peerUrl() const {
   return "https://" + opts_.advertise_host + ":" + std::to_string(opts_.peer_port);
 }
 
-Status EtcdProcess::start() {
+Result<uint64_t> EtcdProcess::memberId() const {
+  EtcdAdmin admin({localUrl()}, EtcdTls{opts_.cert_file, opts_.key_file, opts_.trusted_ca_file}, kHealthCallTimeout);
+  auto status = admin.status(localUrl());
+  if (!status) return std::unexpected(status.error());
+  return status->member_id;
+}
+
+bool EtcdProcess::removed() const {
+  std::lock_guard lock(mu_);
+  return removed_;
+}
+
+Status EtcdProcess::start() { return startWith(Launch::kNew, ""); }
+
+Status EtcdProcess::startJoining(const std::string& initial_cluster) {
+  if (initial_cluster.empty()) return fail(ErrorCode::kInvalid, "etcd: joining needs an --initial-cluster");
+  return startWith(Launch::kJoin, initial_cluster);
+}
+
+Status EtcdProcess::recover() {
+  if (!hasData(opts_.data_dir))
+    return fail(ErrorCode::kNotFound, "etcd: nothing to recover: " + opts_.data_dir + " holds no member");
+  stop();
+  log()->warn("etcd: recovering member {} as a one-member cluster (--force-new-cluster) from {}", opts_.name,
+              opts_.data_dir);
+  return startWith(Launch::kForceNew, "");
+}
+
+Status EtcdProcess::startWith(Launch launch, const std::string& initial_cluster) {
   std::lock_guard control(control_mu_);
   if (supervisor_.joinable()) {
     {
       std::lock_guard lock(mu_);
       if (first_result_) return ok();  // supervising
     }
-    supervisor_.join();  // a failed first launch: that thread has ended
+    supervisor_.join();  // a failed first launch, or a removed member: that thread has ended
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (removed_)
+      return fail(ErrorCode::kConflict, "etcd: member " + opts_.name + " was removed from its cluster; dissolve " +
+                                            opts_.data_dir + " before it joins again");
   }
   for (auto [value, what] : {std::pair{&opts_.name, "name"}, {&opts_.data_dir, "data_dir"},
                              {&opts_.advertise_host, "advertise_host"}, {&opts_.cert_file, "cert_file"},
@@ -191,6 +234,9 @@ Status EtcdProcess::start() {
   std::unique_lock lock(mu_);
   stopping_ = false;
   first_done_ = false;
+  // A recovery keeps how the member first started; the flags are ignored with data anyway.
+  if (launch != Launch::kForceNew) initial_cluster_ = initial_cluster;
+  force_new_ = launch == Launch::kForceNew;
   // The supervisor forks etcd, not this thread: PR_SET_PDEATHSIG is tied to the forking thread,
   // and the caller's thread may end long before etcd should.
   supervisor_ = std::thread([this] {
@@ -228,6 +274,10 @@ void EtcdProcess::stop() {
 Status EtcdProcess::dissolve() {
   stop();
   std::lock_guard control(control_mu_);
+  {
+    std::lock_guard lock(mu_);
+    removed_ = false;  // with its data gone, the member may join a cluster again
+  }
   std::error_code ec;
   if (!fs::exists(opts_.data_dir, ec)) return ok();
   // Rename first, then delete: the rename is atomic, so a crash in the middle of the deletion
@@ -273,13 +323,31 @@ void EtcdProcess::supervise() {
         }
         offset = log_offset_;
       }
+      if (removedSince(offset)) {
+        std::lock_guard lock(mu_);
+        removed_ = true;
+        first_result_ = fail(ErrorCode::kConflict, "etcd: member " + opts_.name + " was removed from its cluster");
+        log()->warn("etcd: member {} was removed from its cluster and exited ({}); not restarting it", opts_.name,
+                    describeStatus(status));
+        return;
+      }
       if (SteadyClock::now() - healthy_since >= opts_.backoff_reset) backoff = opts_.restart_backoff;
       log()->error("etcd: pid {} exited unexpectedly ({}); restarting in {}; its log: {}", pid,
                    describeStatus(status), formatDuration(backoff), etcdLogTail(opts_.log_file, offset));
     } else {
+      uint64_t offset = 0;
       {
         std::lock_guard lock(mu_);
         if (stopping_) return;
+        offset = log_offset_;
+      }
+      // A removed member restarted from its data learns again that it was removed, and exits.
+      if (removedSince(offset)) {
+        std::lock_guard lock(mu_);
+        removed_ = true;
+        first_result_ = fail(ErrorCode::kConflict, "etcd: member " + opts_.name + " was removed from its cluster");
+        log()->warn("etcd: member {} was removed from its cluster; not restarting it", opts_.name);
+        return;
       }
       log()->error("etcd: restart failed: {}; next try in {}", launched.error().message, formatDuration(backoff));
     }
@@ -299,7 +367,6 @@ Status EtcdProcess::launchUntilHealthy() {
     std::lock_guard lock(mu_);
     offset = log_offset_;
   }
-  EtcdKv kv(EtcdKvOptions{{localUrl()}, opts_.cert_file, opts_.key_file, opts_.trusted_ca_file, kHealthCallTimeout});
   auto deadline = SteadyClock::now() + opts_.start_timeout;
   std::string last_error = "no answer yet";
   while (true) {
@@ -308,7 +375,7 @@ Status EtcdProcess::launchUntilHealthy() {
       return fail(ErrorCode::kUnavailable, "etcd exited while starting (" + describeStatus(status) +
                                                "); its log " + opts_.log_file + ": " + etcdLogTail(opts_.log_file, offset));
     }
-    auto healthy = kv.health();
+    auto healthy = serving();
     if (healthy) return ok();
     last_error = healthy.error().message;
     if (waitStop(kHealthInterval)) {
@@ -330,7 +397,14 @@ Status EtcdProcess::launchUntilHealthy() {
 }
 
 Result<pid_t> EtcdProcess::spawn() {
-  std::vector<std::string> args = etcdArgs(opts_, binary_path_);
+  std::string initial_cluster;
+  bool force_new = false;
+  {
+    std::lock_guard lock(mu_);
+    initial_cluster = initial_cluster_;
+    force_new = std::exchange(force_new_, false);  // once: later restarts keep the recovered cluster
+  }
+  std::vector<std::string> args = etcdArgs(opts_, binary_path_, initial_cluster, force_new);
   std::vector<std::string> env = childEnvironment();
   std::vector<char*> argv = pointers(args);
   std::vector<char*> envp = pointers(env);
@@ -414,7 +488,36 @@ bool EtcdProcess::waitStop(Duration d) {
   return cv_.wait_for(lock, d, [&] { return stopping_; });
 }
 
+Status EtcdProcess::serving() const {
+  EtcdKv kv(EtcdKvOptions{{localUrl()}, opts_.cert_file, opts_.key_file, opts_.trusted_ca_file, kHealthCallTimeout});
+  auto healthy = kv.health();
+  if (healthy) return ok();
+  // A learner refuses reads that need the leader ("rpc not supported for learner"); it serves
+  // once it has found the leader, which its status shows.
+  if (healthy.error().message.find("not supported for learner") == std::string::npos) return healthy;
+  EtcdAdmin admin({localUrl()}, EtcdTls{opts_.cert_file, opts_.key_file, opts_.trusted_ca_file}, kHealthCallTimeout);
+  auto status = admin.status(localUrl());
+  if (!status) return std::unexpected(status.error());
+  if (status->leader == 0) return unavailable("etcd " + localUrl() + ": a learner without a leader yet");
+  return ok();
+}
+
+bool EtcdProcess::removedSince(uint64_t offset) const {
+  // etcd 3.4 logs "the member has been permanently removed from the cluster" when it applies its
+  // own removal, and again when a restart from its data is refused by the other members.
+  std::ifstream in(opts_.log_file, std::ios::binary);
+  if (!in) return false;
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::string line;
+  while (std::getline(in, line))
+    if (line.find("permanently removed from the cluster") != std::string::npos) return true;
+  return false;
+}
+
 void EtcdProcess::readvertise() {
+  // A learner answers no member calls, and its peer URL is the one it was just added with.
+  EtcdAdmin admin({localUrl()}, EtcdTls{opts_.cert_file, opts_.key_file, opts_.trusted_ca_file}, kHealthCallTimeout);
+  if (auto status = admin.status(localUrl()); status && status->learner) return;
   EtcdKv kv(EtcdKvOptions{{localUrl()}, opts_.cert_file, opts_.key_file, opts_.trusted_ca_file, kHealthCallTimeout});
   auto changed = kv.readvertise({peerUrl()});
   if (!changed) {

@@ -1,7 +1,9 @@
-// `EtcdProcess`: etcd 3.4 as a supervised child process, a one-member cluster with mutual TLS on its
-// client and peer ports (both trust only the cluster CA). See doc/etcd.md.
+// `EtcdProcess`: etcd 3.4 as a supervised child process with mutual TLS on its client and peer ports
+// (both trust only the cluster CA): a new one-member cluster (`start()`), a member joining an
+// existing cluster (`startJoining()`), or the survivor of a lost quorum (`recover()`). See
+// doc/etcd.md.
 //
-// `start()` launches etcd and returns once it answers the v3 API. A supervisor thread
+// The first launch returns once etcd answers the v3 API (a learner: once it knows a leader). A supervisor thread
 // ("etcd-supervisor") then waits on the child: an unexpected exit is logged with its status and the
 // last lines of etcd's log, and etcd is restarted from its data dir after a backoff (0.5 s doubling
 // to 10 s; back to 0.5 s after 60 s healthy). After each healthy launch its stored peer URL is made
@@ -53,10 +55,21 @@ class EtcdProcess {
   EtcdProcess(const EtcdProcess&) = delete;
   EtcdProcess& operator=(const EtcdProcess&) = delete;
 
-  // Launches etcd (a new member, or the one in `data_dir`) and waits until it serves the v3 API,
-  // up to `start_timeout`. On failure the child is killed and the error holds the last lines of
-  // its log. Ok at once if already running.
+  // Launches etcd (a new one-member cluster, or the member in `data_dir`) and waits until it
+  // serves the v3 API, up to `start_timeout`. On failure the child is killed and the error holds
+  // the last lines of its log. Ok at once if already running. kConflict after `removed()`.
   Status start();
+  // As `start()`, but a new member joins the existing cluster `initial_cluster` (etcd's
+  // --initial-cluster, from `initialCluster()` in hub_admin.h, --initial-cluster-state existing).
+  // It must have been added first (`HubAdmin::addLearner(peerUrl())`) and `data_dir` must be
+  // empty: etcd ignores both flags when it holds a member, which then starts from its data as
+  // always. Later restarts come from the data dir.
+  Status startJoining(const std::string& initial_cluster);
+  // After a lost quorum, on the most up-to-date survivor: stop(), then one launch with
+  // --force-new-cluster from `data_dir`: a one-member cluster with every key this member had,
+  // under the same member id. Supervised restarts after that run without the flag. The other
+  // members' data must be dissolved before they rejoin as new learners.
+  Status recover();
   // SIGTERM, up to `stop_timeout`, then SIGKILL; the data stays. Idempotent.
   void stop();
   // stop(), then the data dir is renamed to `<data_dir>.dissolved-<unix ms>` (atomic: a crash
@@ -66,6 +79,12 @@ class EtcdProcess {
   // Whether `data_dir` holds a previous etcd member (`data_dir/member` exists).
   static bool hasData(const std::string& data_dir);
 
+  // This member's id, from `/v3/maintenance/status` on `localUrl()` (answered without quorum).
+  Result<uint64_t> memberId() const;
+  // etcd exited saying this member was removed from the cluster: it is not restarted (it would
+  // exit again), `start()` refuses, and `dissolve()` clears this with the data.
+  bool removed() const;
+
   bool running() const;
   pid_t pid() const;      // -1 when no child
   int restarts() const;   // relaunches after unexpected exits since construction
@@ -74,8 +93,12 @@ class EtcdProcess {
   std::string peerUrl() const;    // https://ADVERTISE:PEER_PORT
 
  private:
+  enum class Launch { kNew, kJoin, kForceNew };
+  Status startWith(Launch launch, const std::string& initial_cluster);
   void supervise();
   Status launchUntilHealthy();
+  Status serving() const;
+  bool removedSince(uint64_t offset) const;
   Result<pid_t> spawn();
   int waitExit(pid_t pid);
   bool reapIfExited(pid_t pid, int* status);
@@ -96,6 +119,9 @@ class EtcdProcess {
   bool first_done_ = false;    // GUARDED_BY(mu_): the first launch has a result
   Status first_result_;        // GUARDED_BY(mu_)
   uint64_t log_offset_ = 0;    // GUARDED_BY(mu_): log size when the current child was launched
+  std::string initial_cluster_;  // GUARDED_BY(mu_): --initial-cluster; empty: NAME=PEER, state new
+  bool force_new_ = false;     // GUARDED_BY(mu_): the next launch adds --force-new-cluster (once)
+  bool removed_ = false;       // GUARDED_BY(mu_): etcd said this member was removed
 };
 
 }  // namespace shoal
