@@ -215,9 +215,7 @@ Status EtcdProcess::startWith(Launch launch, const std::string& initial_cluster)
   }
   {
     std::lock_guard lock(mu_);
-    if (removed_)
-      return fail(ErrorCode::kConflict, "etcd: member " + opts_.name + " was removed from its cluster; dissolve " +
-                                            opts_.data_dir + " before it joins again");
+    if (removed_) return std::unexpected(removedError());
   }
   for (auto [value, what] : {std::pair{&opts_.name, "name"}, {&opts_.data_dir, "data_dir"},
                              {&opts_.advertise_host, "advertise_host"}, {&opts_.cert_file, "cert_file"},
@@ -301,6 +299,8 @@ void EtcdProcess::supervise() {
     Status launched = launchUntilHealthy();
     // Before `start()` returns: other nodes must find this member at its current address.
     if (launched) readvertise();
+    // A removed member restarted from its data learns again that it was removed, and exits.
+    if (!launched && markIfRemoved()) launched = std::unexpected(removedError());
     if (first) {
       std::lock_guard lock(mu_);
       first_done_ = true;
@@ -323,31 +323,14 @@ void EtcdProcess::supervise() {
         }
         offset = log_offset_;
       }
-      if (removedSince(offset)) {
-        std::lock_guard lock(mu_);
-        removed_ = true;
-        first_result_ = fail(ErrorCode::kConflict, "etcd: member " + opts_.name + " was removed from its cluster");
-        log()->warn("etcd: member {} was removed from its cluster and exited ({}); not restarting it", opts_.name,
-                    describeStatus(status));
-        return;
-      }
+      if (markIfRemoved()) return;
       if (SteadyClock::now() - healthy_since >= opts_.backoff_reset) backoff = opts_.restart_backoff;
       log()->error("etcd: pid {} exited unexpectedly ({}); restarting in {}; its log: {}", pid,
                    describeStatus(status), formatDuration(backoff), etcdLogTail(opts_.log_file, offset));
     } else {
-      uint64_t offset = 0;
       {
         std::lock_guard lock(mu_);
-        if (stopping_) return;
-        offset = log_offset_;
-      }
-      // A removed member restarted from its data learns again that it was removed, and exits.
-      if (removedSince(offset)) {
-        std::lock_guard lock(mu_);
-        removed_ = true;
-        first_result_ = fail(ErrorCode::kConflict, "etcd: member " + opts_.name + " was removed from its cluster");
-        log()->warn("etcd: member {} was removed from its cluster; not restarting it", opts_.name);
-        return;
+        if (stopping_ || removed_) return;
       }
       log()->error("etcd: restart failed: {}; next try in {}", launched.error().message, formatDuration(backoff));
     }
@@ -502,16 +485,35 @@ Status EtcdProcess::serving() const {
   return ok();
 }
 
-bool EtcdProcess::removedSince(uint64_t offset) const {
+Error EtcdProcess::removedError() const {
+  return Error{ErrorCode::kConflict,
+               "etcd: member " + opts_.name + " was removed from its cluster; dissolve " + opts_.data_dir +
+                   " before it joins again",
+               false};
+}
+
+bool EtcdProcess::markIfRemoved() {
+  uint64_t offset = 0;
+  {
+    std::lock_guard lock(mu_);
+    offset = log_offset_;
+  }
   // etcd 3.4 logs "the member has been permanently removed from the cluster" when it applies its
   // own removal, and again when a restart from its data is refused by the other members.
   std::ifstream in(opts_.log_file, std::ios::binary);
   if (!in) return false;
   in.seekg(static_cast<std::streamoff>(offset));
   std::string line;
-  while (std::getline(in, line))
-    if (line.find("permanently removed from the cluster") != std::string::npos) return true;
-  return false;
+  bool removed = false;
+  while (!removed && std::getline(in, line))
+    removed = line.find("permanently removed from the cluster") != std::string::npos;
+  if (!removed) return false;
+  std::lock_guard lock(mu_);
+  removed_ = true;
+  first_result_ = std::unexpected(removedError());
+  log()->warn("etcd: member {} was removed from its cluster and exited; not restarting it (dissolve its data)",
+              opts_.name);
+  return true;
 }
 
 void EtcdProcess::readvertise() {

@@ -98,7 +98,9 @@ class EtcdProcess {
   void supervise();
   Status launchUntilHealthy();
   Status serving() const;
-  bool removedSince(uint64_t offset) const;
+  // Whether etcd's log since the current launch says this member was removed; if so marks it.
+  bool markIfRemoved();
+  Error removedError() const;
   Result<pid_t> spawn();
   int waitExit(pid_t pid);
   bool reapIfExited(pid_t pid, int* status);
