@@ -291,6 +291,15 @@ TEST_F(EtcdAdminTest, RemovedVotersStopThemselvesAndTheRestServe) {
   auto again = n3.etcd->start();
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, ErrorCode::kConflict) << again.error().str();
+  {
+    // A new process (the node restarted) launched from the removed member's data: the others
+    // refuse it, it exits, and the start says why.
+    EtcdProcess restarted(n3.options);
+    auto st = restarted.start();
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, ErrorCode::kConflict) << st.error().str();
+    EXPECT_TRUE(restarted.removed());
+  }
   ASSERT_TRUE(n3.etcd->dissolve());
   EXPECT_FALSE(fs::exists(n3.options.data_dir));
   EXPECT_FALSE(n3.etcd->removed());
