@@ -125,7 +125,19 @@ AppDraft buildApp(const Value& root, const std::string& name, const std::string&
     root.ctx().error(root.keyLoc("build"), "build", "give either image or build, not both");
   }
   if (auto v = root.field("replicas")) a.replicas = v->integer();
-  if (auto v = root.field("placement")) a.placement = placementFromName(v->text()).value_or(Placement::kOrigin);
+  if (auto v = root.field("placement")) a.placement = placementFromName(v->text()).value_or(Placement::kSpread);
+  if (auto v = root.field("role")) {
+    a.role = v->text();
+    d.role = Where{v->loc(), v->path()};
+  }
+  // A role app runs on every holder of the role: a placement would say where else, and contradict it.
+  if (root.has("role") && root.has("placement")) {
+    root.ctx().error(root.keyLoc("placement"), "placement",
+                     "role and placement can't be used together: an app with a role runs on every node holding it");
+  }
+  if (auto v = root.field("constraints")) {
+    for (const auto& [key, value] : v->entries()) a.constraints[key] = value.text();
+  }
   if (auto v = root.field("command")) a.command = commandOf(*v);
   if (auto v = root.field("env")) buildEnv(*v, a);
   if (auto v = root.field("ports")) buildPorts(*v, d);

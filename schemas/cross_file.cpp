@@ -147,14 +147,30 @@ void checkBuildSources(std::vector<AppDraft>& apps, const SpecFiles& files, Diag
   }
 }
 
+// `hub` is always a role: an app bound to it runs beside every etcd voter.
+void checkRoles(const std::vector<AppDraft>& apps, const ClusterSpec& cluster, Diagnostics& out) {
+  std::string known;
+  for (const auto& r : cluster.roles) known += (known.empty() ? "" : ", ") + r.name;
+  for (const auto& app : apps) {
+    const std::string& role = app.spec.role;
+    if (role.empty()) continue;
+    bool declared = std::any_of(cluster.roles.begin(), cluster.roles.end(), [&](const RoleSpec& r) { return r.name == role; });
+    if (declared) continue;
+    out.push_back(diagAt(app.spec.file, app.role.loc, app.role.path,
+                         "unknown role \"" + role + "\" (cluster.yaml roles: " + known + ")"));
+  }
+}
+
 }  // namespace
 
-void checkCrossFile(std::vector<AppDraft>& apps, const SpecFiles& files, Diagnostics& out) {
+void checkCrossFile(std::vector<AppDraft>& apps, const SpecFiles& files, const ClusterSpec* cluster,
+                    Diagnostics& out) {
   checkDuplicateNames(apps, files, out);
   checkHostPorts(apps, out);
   checkDependsOn(apps, files, out);
   checkCycles(apps, out);
   checkBuildSources(apps, files, out);
+  if (cluster != nullptr) checkRoles(apps, *cluster, out);
 }
 
 }  // namespace shoal

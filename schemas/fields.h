@@ -49,6 +49,8 @@ class Value {
   bool boolean() const;
   Duration duration() const;
 
+  // Maps and lists: the entries written, valid or not.
+  size_t size() const { return isMap() || isList() ? node_.size() : 0; }
   // Maps: whether `key` is written at all (even with a bad value), and where.
   bool has(const std::string& key) const;
   Loc keyLoc(const std::string& key) const;

@@ -73,6 +73,7 @@ void collectKeys(const JsonSchema& s, const std::string& prefix, std::set<std::s
     collectKeys(*sub, path, out);
   }
   if (s.items) collectKeys(*s.items, prefix + "[]", out);
+  if (s.additional) collectKeys(*s.additional, prefix + ".*", out);
   for (const auto& b : s.one_of) collectKeys(b, prefix, out);
 }
 

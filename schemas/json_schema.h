@@ -38,7 +38,7 @@ struct JsonSchema {
   std::string error_message;
   std::unique_ptr<JsonSchema> items;
   std::vector<JsonSchema> one_of;
-  // duration | size | port-or-range | port-mapping | volume-mapping | peer-address | dns-server
+  // duration | size | port-or-range | port-mapping | volume-mapping | peer-address | dns-server | percent
   std::string format;
   // The `default`, as text: JSON is YAML, so loaded it reads exactly like the same value written in
   // a file. Kept as text because yaml-cpp nodes are not safe to share between threads.
@@ -58,7 +58,8 @@ JsonSchema parseJsonSchema(const std::string& json_text);
 // The embedded text of `kind`'s schema file.
 const char* schemaText(SchemaKind kind);
 
-// Every key the schema names, as paths: "health.http.port", "ports[].host" (oneOf branches merged).
+// Every key the schema names, as paths: "health.http.port", "ports[].host" (oneOf branches merged),
+// "roles.*.count" (the keys of `additionalProperties` maps).
 std::set<std::string> schemaKeyPaths(const JsonSchema& schema);
 
 }  // namespace shoal

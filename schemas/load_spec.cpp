@@ -60,17 +60,19 @@ std::optional<AppDraft> loadAppFile(const std::string& file, const std::string& 
 std::expected<Spec, Diagnostics> loadSpec(const SpecFiles& files) {
   Diagnostics out;
   Spec spec;
+  std::optional<ClusterSpec> cluster;
   if (auto it = files.files.find(kClusterFile); it == files.files.end()) {
     out.push_back(Diagnostic{kClusterFile, 0, 0, "", "required file is missing"});
-  } else if (auto cluster = loadClusterFile(it->second, out)) {
-    spec.cluster = *cluster;
+  } else {
+    cluster = loadClusterFile(it->second, out);
   }
+  if (cluster) spec.cluster = *cluster;
   std::vector<AppDraft> drafts;
   for (const auto& [path, text] : files.files) {
     if (!appNameOf(path)) continue;  // not a spec file: the caller may pass the whole tree
     if (auto draft = loadAppFile(path, text, out)) drafts.push_back(std::move(*draft));
   }
-  checkCrossFile(drafts, files, out);
+  checkCrossFile(drafts, files, cluster ? &*cluster : nullptr, out);
   if (!out.empty()) {
     sortDiagnostics(out);
     return std::unexpected(std::move(out));

@@ -23,7 +23,8 @@ struct SpecFiles {
 
 // All errors of the commit, sorted, or the spec. Cross-file rules: duplicate app names (apps/web.yaml
 // and apps/web.yml), host ports published twice, `depends_on` naming an unknown app or forming a
-// cycle, a build context or Dockerfile missing from the tree. A missing `cluster.yaml` is an error.
+// cycle, a build context or Dockerfile missing from the tree, `role` naming a role `cluster.yaml`
+// does not declare. A missing `cluster.yaml` is an error.
 std::expected<Spec, Diagnostics> loadSpec(const SpecFiles& files);
 
 }  // namespace shoal

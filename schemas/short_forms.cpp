@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdlib>
 #include <regex>
 #include <string>
 
@@ -84,6 +85,16 @@ std::optional<VolumeSpec> parseVolumeMapping(std::string_view text) {
   std::smatch m;
   if (!std::regex_match(s, m, kForm)) return std::nullopt;
   return VolumeSpec{m[1].str(), m[2].str(), m[3].matched && m[3].str() == "ro"};
+}
+
+std::optional<double> parsePercent(std::string_view text) {
+  static const std::regex kForm(R"(^([0-9]+(?:\.[0-9]+)?)%$)");
+  std::string s(text);
+  std::smatch m;
+  if (!std::regex_match(s, m, kForm)) return std::nullopt;
+  double v = std::strtod(m[1].str().c_str(), nullptr);
+  if (v > 100) return std::nullopt;
+  return v / 100;
 }
 
 bool isPeerAddress(std::string_view text) {

@@ -16,6 +16,8 @@ std::optional<std::pair<int, int>> parsePortRange(std::string_view text);
 std::optional<PortSpec> parsePortMapping(std::string_view text);
 // "data:/var/lib/data" or "data:/var/lib/data:ro" (":rw" is accepted too).
 std::optional<VolumeSpec> parseVolumeMapping(std::string_view text);
+// "20%" -> 0.2, "12.5%" -> 0.125; from 0% to 100%.
+std::optional<double> parsePercent(std::string_view text);
 
 // A peer's address as discovery reads it: "host", "host:port", "[IPv6]", "[IPv6]:port" or a bare
 // IPv6 address. Hosts are IPv4 addresses or names of letters, digits, '.', '-' and '_'; ports 1..65535.

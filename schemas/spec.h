@@ -66,7 +66,7 @@ struct ClusterSpec {
   std::string name = "shoal";
   int min_nodes = 1;
   BelowMin below_min = BelowMin::kPause;
-  std::vector<RoleSpec> roles;  // by name; always holds "hub"
+  std::vector<RoleSpec> roles{{"hub", defaultHubCount(), {}, {}}};  // sorted by name; always holds "hub"
   ScoreWeights weights;
   double hysteresis = 0.2;      // a challenger must score this much (relative) above a holder
   QuorumLoss quorum_loss = QuorumLoss::kWait;
@@ -133,7 +133,7 @@ struct AppSpec {
   std::optional<BuildSpec> build;    // built from the spec repo's tree at the commit
   int replicas = 1;                  // in total (spread, origin) or per node (every-node, role)
   Placement placement = Placement::kSpread;
-  std::string role;                  // run on every node holding this role (placement ignored)
+  std::string role;                  // run on every node holding this role (never with `placement`)
   // Node labels the app needs: "key": "value", or "key": "!value" (absent or different).
   std::map<std::string, std::string> constraints;
   std::vector<std::string> command;  // overrides the image's CMD when not empty

@@ -26,6 +26,7 @@ struct AppDraft {
   AppSpec spec;
   std::vector<Where> port_hosts;  // one per spec.ports entry: its `host` (or the short form)
   std::vector<Where> depends;     // one per spec.depends_on entry
+  Where role;                     // `role`, when written
   Where build_context;
   Where dockerfile;
 };
@@ -41,8 +42,10 @@ std::optional<HealthSpec> buildHealth(const Value& health);
 // A string runs through `sh -c`; a list is the exec form as written.
 std::vector<std::string> commandOf(const Value& command);
 
-// Rules across files: duplicate names, host ports published twice, `depends_on`, build context.
-void checkCrossFile(std::vector<AppDraft>& apps, const SpecFiles& files, Diagnostics& out);
+// Rules across files: duplicate names, host ports published twice, `depends_on`, build context, and
+// `role` naming a role of `cluster` (not checked when cluster.yaml is missing or unreadable: nullptr).
+void checkCrossFile(std::vector<AppDraft>& apps, const SpecFiles& files, const ClusterSpec* cluster,
+                    Diagnostics& out);
 
 // One file through both passes. `trace`, when given, collects the key paths the second pass reads.
 std::optional<ClusterSpec> loadClusterFile(const std::string& text, Diagnostics& out,

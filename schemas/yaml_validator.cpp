@@ -32,6 +32,7 @@ std::string formatExpectation(const std::string& format) {
     return "expected an address like \"10.0.0.2\", \"10.0.0.2:7444\", \"n1.example.com\" or \"[fd00::1]:7444\"";
   }
   if (format == "dns-server") return "expected an IPv4 address with an optional port like \"127.0.0.1:5353\"";
+  if (format == "percent") return "expected a percentage from 0% to 100% like 20%";
   return "";
 }
 
@@ -44,6 +45,7 @@ bool formatHolds(const std::string& format, const std::string& text) {
   if (format == "volume-mapping") return parseVolumeMapping(text).has_value();
   if (format == "peer-address") return isPeerAddress(text);
   if (format == "dns-server") return isDnsServer(text);
+  if (format == "percent") return parsePercent(text).has_value();
   return true;
 }
 

@@ -39,8 +39,9 @@ TEST(AppErrorsTest, EmptyValueIsNothingAtItsKey) {
 
 TEST(AppErrorsTest, UnknownKeyAtTopLevel) {
   EXPECT_EQ(appErrors("image: web\nreplica: 3\n"),
-            (Errors{"apps/web.yaml:2:1: replica: unknown key; expected one of: build, command, depends_on, env, "
-                   "health, image, labels, placement, ports, replicas, resources, restart, update, volumes"}));
+            (Errors{"apps/web.yaml:2:1: replica: unknown key; expected one of: build, command, constraints, "
+                   "depends_on, env, health, image, labels, placement, ports, replicas, resources, restart, role, "
+                   "update, volumes"}));
 }
 
 TEST(AppErrorsTest, UnknownKeyNested) {
@@ -106,7 +107,7 @@ TEST(AppErrorsTest, BadEnum) {
 
 TEST(AppErrorsTest, BadPlacement) {
   EXPECT_EQ(appErrors("image: web\nplacement: everywhere\n"),
-            (Errors{"apps/web.yaml:2:12: placement: expected one of origin, every-node, got \"everywhere\""}));
+            (Errors{"apps/web.yaml:2:12: placement: expected one of spread, origin, every-node, got \"everywhere\""}));
   EXPECT_EQ(appErrors("image: web\nplacement: [origin]\n"),
             (Errors{"apps/web.yaml:2:12: placement: expected a string, got a list"}));
 }
@@ -207,6 +208,42 @@ TEST(AppErrorsTest, CpusMustBePositive) {
   EXPECT_EQ(appErrors("image: web\nresources: {cpus: 0, memory: lots}\n"),
             (Errors{"apps/web.yaml:2:19: resources.cpus: must be more than 0, got 0",
                    "apps/web.yaml:2:30: resources.memory: expected a size like 512k, 64M, 2G, got \"lots\""}));
+}
+
+TEST(AppErrorsTest, RoleAndPlacementTogether) {
+  EXPECT_EQ(appErrors("image: web\nrole: hub\nplacement: every-node\n"),
+            (Errors{"apps/web.yaml:3:1: placement: role and placement can't be used together: an app with a role "
+                   "runs on every node holding it"}));
+  // Even the default, written out.
+  EXPECT_EQ(appErrors("image: web\nplacement: spread\nrole: hub\n"),
+            (Errors{"apps/web.yaml:2:1: placement: role and placement can't be used together: an app with a role "
+                   "runs on every node holding it"}));
+}
+
+TEST(AppErrorsTest, BadRoleName) {
+  EXPECT_EQ(appErrors("image: web\nrole: Edge_1\n"),
+            (Errors{"apps/web.yaml:2:7: role: must be a role name: 1-63 lowercase letters, digits or '-', starting "
+                   "with a letter or digit, got \"Edge_1\""}));
+  EXPECT_EQ(appErrors("image: web\nrole: [hub]\n"), (Errors{"apps/web.yaml:2:7: role: expected a string, got a list"}));
+}
+
+TEST(AppErrorsTest, ConstraintValues) {
+  EXPECT_EQ(appErrors("image: web\nconstraints:\n  zone: \"!\"\n  disk: \"\"\n  ssd: true\n  rack: \"!!a\"\n"),
+            (Errors{"apps/web.yaml:3:9: constraints.zone: must be a label value, or !value for nodes without it, got "
+                   "\"!\"",
+                   "apps/web.yaml:4:9: constraints.disk: must not be empty",
+                   "apps/web.yaml:5:8: constraints.ssd: expected a string, got true",
+                   "apps/web.yaml:6:9: constraints.rack: must be a label value, or !value for nodes without it, got "
+                   "\"!!a\""}));
+}
+
+TEST(AppErrorsTest, ConstraintKeys) {
+  EXPECT_EQ(appErrors("image: web\nconstraints: {\"my zone\": a}\n"),
+            (Errors{"apps/web.yaml:2:15: constraints.my zone: must be a label key: up to 63 letters, digits, '-', '_' "
+                   "or '.', starting and ending with a letter or digit, after an optional DNS prefix like "
+                   "example.com/, got \"my zone\""}));
+  EXPECT_EQ(appErrors("image: web\nconstraints: [disk]\n"),
+            (Errors{"apps/web.yaml:2:14: constraints: expected a map, got a list"}));
 }
 
 }  // namespace

@@ -31,7 +31,9 @@ TEST(GoodInputTest, AppDefaults) {
   EXPECT_EQ(a.image, "busybox");
   EXPECT_FALSE(a.build);
   EXPECT_EQ(a.replicas, 1);
-  EXPECT_EQ(a.placement, Placement::kOrigin);
+  EXPECT_EQ(a.placement, Placement::kSpread);
+  EXPECT_TRUE(a.role.empty());
+  EXPECT_TRUE(a.constraints.empty());
   EXPECT_TRUE(a.command.empty());
   EXPECT_EQ(a.restart, "unless-stopped");
   EXPECT_FALSE(a.health);
@@ -41,12 +43,25 @@ TEST(GoodInputTest, AppDefaults) {
 
 TEST(GoodInputTest, Placement) {
   EXPECT_EQ(loadApp("image: w\nplacement: origin\n").placement, Placement::kOrigin);
+  EXPECT_EQ(loadApp("image: w\nplacement: spread\nreplicas: 4\n").placement, Placement::kSpread);
+  EXPECT_STREQ(placementName(Placement::kSpread), "spread");
+  EXPECT_EQ(placementFromName("spread"), Placement::kSpread);
   AppSpec a = loadApp("image: w\nplacement: every-node\nreplicas: 2\n");
   EXPECT_EQ(a.placement, Placement::kEveryNode);
   EXPECT_EQ(a.replicas, 2);  // per node
   EXPECT_STREQ(placementName(a.placement), "every-node");
   EXPECT_EQ(placementFromName("origin"), Placement::kOrigin);
   EXPECT_EQ(placementFromName("every_node"), std::nullopt);
+}
+
+TEST(GoodInputTest, RoleAndConstraints) {
+  AppSpec a = loadApp("image: w\nrole: hub\nreplicas: 2\nconstraints:\n  disk: ssd\n  zone: \"!edge\"\n"
+                      "  example.com/rack: r-1\n");
+  EXPECT_EQ(a.role, "hub");
+  EXPECT_EQ(a.replicas, 2);                    // per holder
+  EXPECT_EQ(a.placement, Placement::kSpread);  // not used with a role
+  EXPECT_EQ(a.constraints, (std::map<std::string, std::string>{
+                               {"disk", "ssd"}, {"zone", "!edge"}, {"example.com/rack", "r-1"}}));
 }
 
 TEST(GoodInputTest, ShortPortSyntax) {

@@ -60,15 +60,21 @@ TEST(SchemaFilesTest, EveryKeyIsDescribed) {
 }
 
 // Files that set every key in every form, so the loader visits every branch.
-const char kFullCluster[] = "name: c\nmin_nodes: 2\nbelow_min: keep\n";
+const char kFullCluster[] =
+    "name: c\nmin_nodes: 2\nbelow_min: keep\n"
+    "roles:\n  hub: {count: {1: 1, 3: 3}, forbid: {a: b}, prefer: {c: d}}\n  ingress: {count: every-node}\n"
+    "  db: {count: 2}\n"
+    "scoring: {weights: {memory: 1, cpu: 1, uptime: 1, latency: 1}, hysteresis: 10%}\n"
+    "quorum_loss: {recover_after: 30s}\nrebalance: true\n";
 const char* const kFullApps[] = {
     "build: {context: web, dockerfile: D, args: {A: b}}\nreplicas: 2\nplacement: every-node\ncommand: [a]\nenv: {A: 1}\n"
+    "constraints: {disk: ssd}\n"
     "ports: [{container: 80, host: 8080-8089, protocol: tcp, host_ip: 0.0.0.0}, \"81\"]\n"
     "volumes: [{name: v, target: /v, read_only: true}, \"w:/w\"]\n"
     "health: {cmd: x, interval: 1s, timeout: 1s, retries: 2, start_period: 1s, deadline: 1m}\n"
     "resources: {memory: 1G, cpus: 1}\nrestart: always\ndepends_on: [db]\n"
     "update: {max_surge: 1, max_unavailable: 1}\nlabels: {a: b}\n",
-    "image: i\nhealth:\n  http: {port: 80, path: /x}\n",
+    "image: i\nhealth:\n  http: {port: 80, path: /x}\nrole: hub\n",
 };
 const char kFullNode[] =
     "name: n\ndata_dir: d\nlog_level: warn\n"
@@ -110,6 +116,9 @@ TEST(SchemaFilesTest, KeyPathsNameNestedAndListKeys) {
   EXPECT_TRUE(keys.contains("ports[].host"));
   EXPECT_TRUE(keys.contains("build.context"));
   EXPECT_FALSE(keys.contains("env.A"));
+  auto cluster = schemaKeyPaths(schemaFor(SchemaKind::kCluster));
+  EXPECT_TRUE(cluster.contains("roles.*.count"));  // the keys of every entry of a map
+  EXPECT_TRUE(cluster.contains("quorum_loss.recover_after"));
 }
 
 TEST(SchemaFilesTest, ValidatorReportsTheSubsetKeywords) {

@@ -6,6 +6,33 @@
 namespace shoal::test {
 namespace {
 
+TEST(SpecRulesTest, AppRoleMustBeDeclared) {
+  EXPECT_EQ(Commit()
+                .with("cluster.yaml", "roles:\n  ingress: {count: every-node}\n")
+                .with("apps/web.yaml", "image: w\nrole: edge\n")
+                .errors(),
+            (Errors{"apps/web.yaml:2:7: role: unknown role \"edge\" (cluster.yaml roles: hub, ingress)"}));
+}
+
+TEST(SpecRulesTest, AppRoleDeclaredOrHub) {
+  Spec s = Commit()
+               .with("cluster.yaml", "roles:\n  ingress: {count: 2}\n")
+               .with("apps/web.yaml", "image: w\nrole: ingress\n")
+               .with("apps/probe.yaml", "image: p\nrole: hub\n")
+               .spec();
+  ASSERT_EQ(s.apps.size(), 2u);
+  EXPECT_EQ(s.apps[0].role, "hub");  // probe: hub is always declared
+  EXPECT_EQ(s.apps[1].role, "ingress");
+}
+
+// Without a readable cluster.yaml there are no roles to check against: its own error is enough.
+TEST(SpecRulesTest, AppRoleNotCheckedWithoutClusterFile) {
+  EXPECT_EQ(Commit().without("cluster.yaml").with("apps/web.yaml", "image: w\nrole: ingress\n").errors(),
+            (Errors{"cluster.yaml: required file is missing"}));
+  EXPECT_EQ(Commit().with("cluster.yaml", "[\n").with("apps/web.yaml", "image: w\nrole: ingress\n").errors(),
+            (Errors{"cluster.yaml:2:1: YAML syntax error: end of sequence flow not found"}));
+}
+
 TEST(SpecRulesTest, MissingClusterFile) {
   EXPECT_EQ(Commit().without("cluster.yaml").errors(), (Errors{"cluster.yaml: required file is missing"}));
 }
@@ -19,7 +46,8 @@ TEST(SpecRulesTest, ClusterUnknownKeyAndBadName) {
   EXPECT_EQ(Commit().with("cluster.yaml", "name: My_Cluster\nhubs: 3\nmin_nodes: 0\n").errors(),
             (Errors{"cluster.yaml:1:7: name: must be 1-63 lowercase letters, digits or '-', starting with a letter or "
                     "digit, got \"My_Cluster\"",
-                    "cluster.yaml:2:1: hubs: unknown key; expected one of: below_min, min_nodes, name",
+                    "cluster.yaml:2:1: hubs: unknown key; expected one of: below_min, min_nodes, name, quorum_loss, "
+                    "rebalance, roles, scoring",
                     "cluster.yaml:3:12: min_nodes: must be at least 1, got 0"}));
 }
 
@@ -125,8 +153,9 @@ TEST(SpecRulesTest, EveryErrorOfTheCommitSorted) {
                    .errors();
   EXPECT_EQ(got, (Errors{
                      "apps/api.yaml:1:1: image: required (or build)",
-                     "apps/api.yaml:3:1: extra: unknown key; expected one of: build, command, depends_on, env, health, "
-                     "image, labels, placement, ports, replicas, resources, restart, update, volumes",
+                     "apps/api.yaml:3:1: extra: unknown key; expected one of: build, command, constraints, depends_on, "
+                     "env, health, image, labels, placement, ports, replicas, resources, restart, role, update, "
+                     "volumes",
                      "apps/db.yaml:2:1: YAML syntax error: end of sequence flow not found",
                      "apps/web.yaml:2:11: replicas: must be at least 0, got -2",
                      "apps/web.yaml:3:9: ports[0]: host port 8080/tcp is also published by apps/api.yaml",
