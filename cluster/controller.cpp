@@ -40,6 +40,7 @@ std::vector<RoleCandidate> candidatesOf(const std::vector<MemberRecord>& members
   std::vector<RoleCandidate> out;
   out.reserve(members.size());
   for (const auto& m : members) {
+    if (m.leaving) continue;  // handing its roles over
     RoleCandidate c;
     c.id = m.id;
     c.cpus = m.facts.cpus;
@@ -167,7 +168,15 @@ Result<bool> Controller::hubStep(KvStore& kv, HubAdmin& admin, const ClusterStat
   RoleChoice choice = chooseHolders(spec.hubRole(), spec.weights, spec.hysteresis, candidatesOf(state.members),
                                     voters, true);
   if (choice.changes.empty()) return false;
-  const RoleChange& c = choice.changes.front();
+  // Additions first: a holder that is leaving (or replaced) goes once its successor is a voter,
+  // so the voters never drop below the count (and never to none).
+  const RoleChange* first = &choice.changes.front();
+  for (const auto& change : choice.changes)
+    if (!change.add.empty()) {
+      first = &change;
+      break;
+    }
+  const RoleChange& c = *first;
   if (!c.add.empty()) {
     const MemberRecord* m = by_id.count(c.add) ? by_id[c.add] : nullptr;
     if (!m || m->etcd_peer_url.empty()) return false;  // it can't be a hub (no peer URL published)
@@ -183,7 +192,7 @@ Result<bool> Controller::hubStep(KvStore& kv, HubAdmin& admin, const ClusterStat
     event("info", "hub.adding", c.reason + "; added as an etcd learner");
     return true;
   }
-  if (!c.remove.empty()) {
+  if (!c.remove.empty() && voters.size() > 1) {
     uint64_t id = 0;
     for (const auto& [mid, node] : node_of)
       if (node == c.remove && member_ids.contains(mid)) id = mid;
@@ -230,6 +239,7 @@ Status Controller::placeStep(KvStore& kv, const ClusterState& state, const Spec&
   in.origin = state.cluster.origin;
   in.rebalance = spec.cluster.rebalance;
   for (const auto& m : state.members) {
+    if (m.leaving) continue;  // its replicas start elsewhere before it goes
     PlacementNode n;
     n.id = m.id;
     n.cpus = m.facts.cpus;

@@ -15,6 +15,10 @@ class EtcdHub : public Hub {
   Status dissolve() override { return process_.dissolve(); }
   std::string clientUrl() const override { return process_.clientUrl(); }
   std::string localUrl() const override { return process_.localUrl(); }
+  std::string peerUrl() const override { return process_.peerUrl(); }
+  Status join(const std::string& initial_cluster) override { return process_.startJoining(initial_cluster); }
+  Status recover() override { return process_.recover(); }
+  bool running() const override { return process_.running(); }
   EtcdProcess& process() { return process_; }
 
  private:

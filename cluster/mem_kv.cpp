@@ -88,6 +88,21 @@ std::unique_ptr<MemKv> MemKv::share() const { return std::unique_ptr<MemKv>(new 
 void MemKv::setUnavailableForTest(bool unavailable) { state_->unavailable = unavailable; }
 void MemKv::setPartitionedForTest(bool partitioned) { partitioned_ = partitioned; }
 
+void MemKv::copyFrom(const MemKv& other) {
+  if (other.state_ == state_) return;
+  std::scoped_lock lock(state_->mu, other.state_->mu);
+  state_->revision = other.state_->revision;
+  state_->next_lease = other.state_->next_lease;
+  state_->keys = other.state_->keys;
+  state_->leases = other.state_->leases;
+}
+
+void MemKv::renewLeases() {
+  std::lock_guard lock(state_->mu);
+  TimePoint now = state_->clock.now();
+  for (auto& [id, lease] : state_->leases) lease.deadline = now + lease.ttl;
+}
+
 int64_t MemKv::revisionForTest() const {
   std::lock_guard lock(state_->mu);
   return state_->revision;

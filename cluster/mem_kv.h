@@ -34,6 +34,12 @@ class MemKv : public KvStore {
   void setUnavailableForTest(bool unavailable);
   // Only this handle's calls fail (a node cut off from a store the others still reach).
   void setPartitionedForTest(bool partitioned);
+  // Every lease's TTL starts over now, expired or not (no expiry is applied first): what etcd does
+  // when a new leader is elected, so that a quorum coming back does not expire every lease.
+  void renewLeases();
+  // Replaces this store's keys, leases and revision with a copy of `other`'s (an etcd member's data
+  // copied, as --force-new-cluster starts from it).
+  void copyFrom(const MemKv& other);
   // The store's current revision (0 before the first change).
   int64_t revisionForTest() const;
 

@@ -308,6 +308,7 @@ MemberRecord Membership::selfRecord(TimePoint now) const {
   m.facts.version = options_.version;
   m.facts.labels = options_.labels;
   m.etcd_peer_url = hub_.peerUrl();
+  m.leaving = leaving_;
   std::lock_guard lock(mu_);
   m.facts.hub_rtt_ms = hub_rtt_ms_;
   m.hub = status_.hub;
@@ -342,6 +343,7 @@ Status Membership::refresh() {
   std::vector<MemberRecord> members;
   std::vector<std::string> hubs;
   std::optional<std::string> checker, head, leader;
+  std::optional<FormationDecision> merge;
   LeaseId checker_lease = 0, leader_lease = 0;
   std::map<std::string, HubRecord> hub_records;
   std::map<std::string, std::vector<std::string>> roles;
@@ -350,6 +352,19 @@ Status Membership::refresh() {
     if (kv.key == kCheckerKey) {
       checker = kv.value;
       checker_lease = kv.lease;
+    } else if (kv.key == kMergeKey) {
+      auto j = json::parse(kv.value, nullptr, false);
+      if (j.is_object() && j.contains("cluster") && j.contains("hubs")) {
+        try {
+          FormationDecision d;
+          d.kind = FormationKind::kJoin;
+          d.cluster = clusterFromJson(j["cluster"].dump());
+          d.hubs = j["hubs"].get<std::vector<std::string>>();
+          d.reason = j.value("reason", "merging");
+          if (d.cluster && !d.hubs.empty()) merge = d;
+        } catch (const json::exception&) {
+        }
+      }
     } else if (kv.key == kLeaderKey) {
       leader = kv.value;
       leader_lease = kv.lease;
@@ -386,6 +401,8 @@ Status Membership::refresh() {
   }
   seen_checker_ = checker;
   seen_leader_ = leader;
+  if (merge && !merge_order_) merge_seen_ = clock_.now();
+  merge_order_ = merge;
   if (leader && *leader == options_.node_id && leader_lease != lease_) {
     if (auto st = kv_->put(kLeaderKey, options_.node_id, lease_); !st) return st;
   }
@@ -422,25 +439,84 @@ void Membership::becomeDiscovering(const std::string& reason, TimePoint now) {
 // The hub, every merge interval: dissolve into a better cluster, if one is seen, its hubs answer,
 // and it is still better counted by its own store (probe answers can be a second old: two hubs
 // must not both dissolve).
-void Membership::checkMerge(TimePoint now) {
+std::optional<FormationDecision> Membership::betterTarget(TimePoint now) {
   next_merge_check_ = now + std::max(options_.merge_interval, options_.formation.stable_for);
   auto own = status().cluster;
-  if (!own) return;
+  if (!own) return std::nullopt;
   auto m = mergeTarget(*own, probeRound(nullptr), ignored(now));
-  if (!m) return;
+  if (!m) return std::nullopt;
   KvStorePtr theirs = stores_(m->hubs);
   auto target = readCluster(*theirs, m->hubs.front());
   auto members = theirs->list(kNodesPrefix);
-  if (!target || !members || target->id != m->cluster->id) return;
+  if (!target || !members || target->id != m->cluster->id) return std::nullopt;
   target->size = static_cast<int>(members->size());
   ClusterInfo mine = *own;
   mine.size = size();
-  if (!betterCluster(*target, mine)) return;
-  event("info", "cluster.dissolving", m->reason);
-  (void)kv_->revokeLease(lease_);
-  if (auto d = hub_.dissolve(); !d) event("warn", "cluster.dissolve", "etcd: " + d.error().message);
-  becomeDiscovering(m->reason, now);
-  if (auto j = join(*m, now); !j) event("warn", "cluster.join_failed", "after dissolving: " + j.error().message);
+  if (!betterCluster(*target, mine)) return std::nullopt;
+  return m;
+}
+
+void Membership::checkMerge(TimePoint now) {
+  auto m = betterTarget(now);
+  if (!m) return;
+  if (!admins_) {
+    dissolveInto(*m, now);
+    return;
+  }
+  // The leader orders the whole cluster (hubs included) to follow; it follows with the others.
+  json order = {{"cluster", clusterJson(*m->cluster)}, {"hubs", m->hubs}, {"reason", m->reason}};
+  if (auto st = kv_->put(kMergeKey, order.dump()); !st) {
+    logger("leader")->warn("cannot order the merge: {}", st.error().message);
+    return;
+  }
+  event("info", "cluster.merging", m->reason);
+}
+
+// Leaves this cluster for `m`: the lease revoked, this node's etcd (if any) dissolved, then join.
+void Membership::dissolveInto(const FormationDecision& m, TimePoint now) {
+  event("info", "cluster.dissolving", m.reason);
+  if (kv_ && lease_ != 0) (void)kv_->revokeLease(lease_);
+  if (status().hub || hub_.running())
+    if (auto d = hub_.dissolve(); !d) event("warn", "cluster.dissolve", "etcd: " + d.error().message);
+  becomeDiscovering(m.reason, now);
+  if (auto j = join(m, now); !j) event("warn", "cluster.join_failed", "after dissolving: " + j.error().message);
+}
+
+// The leader's merge order, read by every node: members go at once; hubs wait a moment so that
+// the members can still read it from them.
+void Membership::followMerge(TimePoint now) {
+  if (!merge_order_) return;
+  auto own = status().cluster;
+  if (!own || merge_order_->cluster->id == own->id) return;
+  if (status().hub && now - merge_seen_ < options_.refresh_interval * 2) return;
+  FormationDecision m = *merge_order_;
+  merge_order_.reset();
+  dissolveInto(m, now);
+}
+
+// Most of the hubs of `own` answering as members of one other cluster: they dissolved into it
+// (a merge order this node could not read).
+std::optional<FormationDecision> Membership::followHubs(const ClusterInfo& own,
+                                                        const std::vector<ProbeAnswer>& answers) const {
+  std::map<std::string, int> moved;  // cluster id -> hubs of `own` now in it
+  std::map<std::string, const ProbeAnswer*> any;
+  size_t hubs = status().hub_records.size();
+  for (const auto& a : answers) {
+    if (!a.cluster || a.cluster->id == own.id || !status().hub_records.count(a.node_id)) continue;
+    ++moved[a.cluster->id];
+    any[a.cluster->id] = &a;
+  }
+  for (const auto& [id, count] : moved) {
+    if (static_cast<size_t>(count) * 2 <= hubs || ignored_until_.contains(id)) continue;
+    FormationDecision d;
+    d.kind = FormationKind::kJoin;
+    d.cluster = any[id]->cluster;
+    d.hubs = any[id]->hubs;
+    d.reason = std::to_string(count) + " of the " + std::to_string(hubs) + " hubs of cluster " + own.id +
+               " are now in cluster " + id + ": following them";
+    return d;
+  }
+  return std::nullopt;
 }
 
 // The origin of `own` answering as a member of another cluster: it dissolved into that one.
@@ -487,7 +563,12 @@ TimePoint Membership::stay(TimePoint now) {
   if (st) {
     store_failures_ = 0;
     last_store_ok_ = now;
-    if (hub && !multiHub() && now >= next_merge_check_) checkMerge(now);
+    if (admins_) {
+      if (isLeader() && now >= next_merge_check_) checkMerge(now);
+      followMerge(now);
+    } else if (hub && now >= next_merge_check_) {
+      checkMerge(now);
+    }
     return std::min(next, next_keepalive_);
   }
 
@@ -497,14 +578,12 @@ TimePoint Membership::stay(TimePoint now) {
     status_.reason = "store unreachable (" + std::to_string(store_failures_) + "): " + st.error().message;
   }
   logger("cluster")->warn("store unreachable ({} in a row): {}", store_failures_, st.error().message);
-  if (admins_ && multiHub()) {
-    // Several hubs: the quorum is lost or this node is cut off. Keep what runs; by the spec's
-    // quorum_loss, wait for the hubs or, after recover_after, let the most up-to-date hub that
-    // is left restart etcd on its own.
-    if (hub) tryRecover(now);
-    return next;
-  }
-  if (hub && now - last_store_ok_ > options_.lease_ttl * 6) {
+  // Several hubs: the quorum is lost or this node is cut off. Keep what runs and never give the
+  // cluster up; by the spec's quorum_loss, wait for the hubs or, after recover_after, let the most
+  // up-to-date hub that is left restart etcd on its own. Still follow a merge seen by probing.
+  const bool several = admins_ && multiHub();
+  if (several && hub) tryRecover(now);
+  if (!several && hub && now - last_store_ok_ > options_.lease_ttl * 6) {
     // Its own etcd has not answered for 6 TTLs (the supervisor keeps restarting it): stop
     // claiming the cluster. The data stays; the members have given up on it by now.
     event("error", "cluster.given_up", "this hub's etcd has not answered for " +
@@ -513,7 +592,7 @@ TimePoint Membership::stay(TimePoint now) {
     becomeDiscovering("this hub's etcd is unreachable", now);
     return next;
   }
-  if (hub || store_failures_ < 3) return next;
+  if ((hub && !several) || store_failures_ < 3) return next;
   // A member that lost its hubs: ask discovery where they are now, and whether a better cluster
   // took them (its hub dissolved into it).
   auto own = status().cluster;
@@ -521,10 +600,10 @@ TimePoint Membership::stay(TimePoint now) {
   if (own) {
     auto m = mergeTarget(*own, answers, ignored(now));
     if (!m) m = followOrigin(*own, answers);
+    if (!m && several) m = followHubs(*own, answers);
     if (m) {
       event("info", "cluster.following", m->reason);
-      becomeDiscovering(m->reason, now);
-      if (auto j = join(*m, now); !j) event("warn", "cluster.join_failed", j.error().message);
+      dissolveInto(*m, now);
       return next;
     }
     std::vector<std::string> hubs = hubsOf(answers, own->id);
@@ -544,7 +623,7 @@ TimePoint Membership::stay(TimePoint now) {
       }
     }
   }
-  if (now - last_store_ok_ > options_.lease_ttl * 6) {
+  if (!several && now - last_store_ok_ > options_.lease_ttl * 6) {
     event("warn", "cluster.given_up", "no hub reached for " + formatDuration(now - last_store_ok_) +
                                           ": looking for a cluster again");
     becomeDiscovering("hubs unreachable", now);
@@ -593,6 +672,22 @@ void Membership::offerHead(const std::string& commit) {
 std::string Membership::publishedHead() const {
   std::lock_guard lock(mu_);
   return status_.phase == Phase::kMember ? published_head_ : "";
+}
+
+void Membership::beginLeave() {
+  if (leaving_.exchange(true)) return;
+  next_refresh_ = TimePoint{};  // the next tick publishes it
+  event("info", "cluster.leaving", "shutting down: handing roles and replicas over");
+}
+
+// Ready when no other node needs anything from this one: not a hub any more, or the only node.
+bool Membership::readyToLeave() const {
+  std::lock_guard lock(mu_);
+  if (status_.phase != Phase::kMember || !admins_) return true;
+  if (status_.members.size() <= 1) return true;
+  for (const auto& [app, p] : status_.placements)
+    if (p.nodes.count(options_.node_id)) return false;
+  return !status_.hub || !status_.hub_records.count(options_.node_id);
 }
 
 void Membership::leave() {

@@ -13,6 +13,7 @@
 // node's lease. The cluster size is the number of /shoal/nodes/ keys.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -125,6 +126,10 @@ class Membership : public ClusterView {
   TimePoint tick();
   // SIGTERM: revoke the lease (others stop listing this node at once), stop etcd if hub.
   void leave();
+  // Before leave(): the node says it is leaving, so that the leader hands its hub role and its
+  // replicas to other nodes first; keep ticking until readyToLeave() (or a deadline), then leave().
+  void beginLeave();
+  bool readyToLeave() const;
 
   // GET /v1/cluster on the peer endpoint.
   ProbeAnswer answer() const;
@@ -156,6 +161,10 @@ class Membership : public ClusterView {
   TimePoint discover(TimePoint now);
   TimePoint stay(TimePoint now);
   void checkMerge(TimePoint now);
+  std::optional<FormationDecision> betterTarget(TimePoint now);
+  void dissolveInto(const FormationDecision& m, TimePoint now);
+  void followMerge(TimePoint now);
+  std::optional<FormationDecision> followHubs(const ClusterInfo& own, const std::vector<ProbeAnswer>& answers) const;
   Status originate(TimePoint now);
   Status join(const FormationDecision& d, TimePoint now);
   Status connect(const std::vector<std::string>& hubs, const std::optional<std::string>& expect_cluster,
@@ -211,6 +220,9 @@ class Membership : public ClusterView {
   std::optional<std::string> seen_leader_;
   TimePoint next_lead_{};
   TimePoint next_recover_{};
+  std::optional<FormationDecision> merge_order_;  // the leader's /shoal/merge, as last read
+  TimePoint merge_seen_{};
+  std::atomic<bool> leaving_{false};
 
   // Shared with the peer endpoint and the reconciler.
   mutable std::mutex mu_;

@@ -28,7 +28,8 @@ std::string memberToJson(const MemberRecord& m) {
   if (!m.etcd_url.empty()) addresses["etcd"] = m.etcd_url;
   if (!m.etcd_peer_url.empty()) addresses["etcd_peer"] = m.etcd_peer_url;
   return json{{"id", m.id},         {"name", m.name},   {"hub", m.hub},
-              {"addresses", addresses}, {"facts", facts}, {"registered_at", m.registered_at}}
+              {"addresses", addresses}, {"facts", facts}, {"registered_at", m.registered_at},
+              {"leaving", m.leaving}}
       .dump();
 }
 
@@ -59,6 +60,7 @@ std::optional<MemberRecord> memberFromJson(const std::string& text) {
       if (f.contains("labels")) m.facts.labels = f["labels"].get<std::map<std::string, std::string>>();
     }
     m.registered_at = j.value("registered_at", int64_t{0});
+    m.leaving = j.value("leaving", false);
     return m;
   } catch (const json::exception&) {
     return std::nullopt;

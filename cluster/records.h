@@ -7,6 +7,7 @@
 //   hubs/<id>           HubRecord                              written by the leader
 //   roles/<role>        {"holders":[ids]}                      written by the leader (not hub)
 //   placement/<app>     PlacementRecord                        written by the leader
+//   merge               {cluster,hubs,reason}                  the leader: every node dissolves into it
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,8 @@ inline constexpr const char* kLeaderKey = "/shoal/leader";
 inline constexpr const char* kHubsPrefix = "/shoal/hubs/";
 inline constexpr const char* kRolesPrefix = "/shoal/roles/";
 inline constexpr const char* kPlacementPrefix = "/shoal/placement/";
+inline constexpr const char* kMergeKey = "/shoal/merge";  // {cluster, hubs, reason}: the leader's
+                                                          // order to dissolve into a better cluster
 
 struct NodeFacts {
   int cpus = 0;
@@ -45,6 +48,7 @@ struct MemberRecord {
   std::string etcd_peer_url;  // where this node's etcd would listen for peers (any node may become a hub)
   NodeFacts facts;
   int64_t registered_at = 0;  // ms
+  bool leaving = false;       // shutting down: its roles and replicas are handed over first
 };
 std::string memberToJson(const MemberRecord& m);
 std::optional<MemberRecord> memberFromJson(const std::string& text);

@@ -25,6 +25,7 @@ struct SimEtcdCluster {
     bool learner = false;
   };
   MemKv kv;  // the data; each client gets its own handle (share())
+  bool leaderless = false;  // a call found no quorum since the last that found one
   std::map<uint64_t, Member> members;
 };
 
@@ -61,7 +62,7 @@ struct SimEtcd::Impl {
         why = "etcd " + url + ": Couldn't connect to server";
         continue;
       }
-      const SimEtcdCluster& c = *it->second.data;
+      SimEtcdCluster& c = *it->second.data;
       if (!memberOf(c, node)) {
         why = "etcd " + url + ": the member has been removed from the cluster";
         continue;
@@ -73,7 +74,15 @@ struct SimEtcd::Impl {
         auto n = nodes.find(m.node);
         if (n != nodes.end() && n->second.running && n->second.data.get() == &c && reaches(node, m.node)) ++up;
       }
-      if (up * 2 > voters) return it->second.data;
+      if (up * 2 > voters) {
+        // A leader again after a lost quorum: etcd's new leader gives every lease its TTL anew.
+        if (c.leaderless) {
+          c.leaderless = false;
+          c.kv.renewLeases();
+        }
+        return it->second.data;
+      }
+      c.leaderless = true;
       why = "etcd " + url + ": etcdserver: request timed out (no quorum: " + std::to_string(up) + " of " +
             std::to_string(voters) + " voters)";
     }
@@ -148,8 +157,12 @@ class SimHub : public Hub {
     if (!self) return fail(ErrorCode::kNotFound, "etcd: this node is not a member of its data's cluster");
     SimEtcdCluster::Member keep = *self;
     keep.learner = false;
-    n.data->members.clear();
-    n.data->members[keep.id] = keep;
+    // --force-new-cluster rewrites this member's copy of the data only: members elsewhere (a
+    // partitioned majority) go on with theirs.
+    auto fork = std::make_shared<SimEtcdCluster>(impl_->clock);
+    fork->kv.copyFrom(n.data->kv);
+    fork->members[keep.id] = keep;
+    n.data = fork;
     n.running = true;
     n.running_since = impl_->clock.now();
     return ok();

@@ -7,7 +7,8 @@
 // - store calls succeed only through a running member that reaches a majority of its cluster's
 //   voters (running, reachable, still members): a lost quorum or a partition is `kUnavailable`;
 // - a learner can be promoted once it has run for `catch_up`; a removed member's etcd stops;
-// - `recover()` leaves the node the only voter, keeping every key (--force-new-cluster).
+// - `recover()` leaves the node the only voter of its own copy of the data, keeping every key and
+//   lease (--force-new-cluster); members it could not reach go on with theirs.
 //
 // Addresses: a node's client URL is "sim://<node>", its peer URL "sim-peer://<node>". `setReach`
 // decides which nodes reach which (partitions). Safe for use from several threads.

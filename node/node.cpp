@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "builder/docker_builder.h"
+#include "cluster/etcd_admin.h"
 #include "cluster/etcd_hub.h"
 #include "cluster/etcd_kv.h"
 #include "cluster/prober.h"
@@ -76,6 +77,9 @@ ApiResponse peerRoute(const ApiRequest& request, const Membership& membership) {
   if (request.method != "GET") return errorResponse(405, "use GET");
   return ApiResponse{200, "application/json", answerToJson(membership.answer()), {}};
 }
+
+// How long a stopping node waits for the leader to hand its hub role and replicas over.
+constexpr std::chrono::milliseconds kHandoverTimeout{7000};
 
 // Builds discovery, the prober, the etcd hub, membership and the peer endpoint.
 Status buildCluster(NodeContext& ctx) {
@@ -147,6 +151,17 @@ Status buildCluster(NodeContext& ctx) {
   peer.key_file = ctx.identity.key_file;
   peer.client_ca_file = config.tls.cluster_ca_cert;
   peer.handshake_timeout = Duration(3000);
+  // Roles and placement: any node may be elected leader; the spec it places is the one its
+  // reconciler applies (null until the first commit loads).
+  EtcdTls tls{cert, key, ca};
+  NodeContext* node = &ctx;
+  ctx.membership->enableControl(
+      [tls](const std::vector<std::string>& endpoints) -> std::unique_ptr<HubAdmin> {
+        return std::make_unique<EtcdAdmin>(endpoints, tls);
+      },
+      [node]() -> std::shared_ptr<const Spec> {
+        return node->reconciler ? node->reconciler->appliedSpec() : nullptr;
+      });
   Membership& m = *ctx.membership;
   ctx.peer = std::make_unique<HttpsServer>(peer, [&m](const ApiRequest& r) { return peerRoute(r, m); });
   return ok();
@@ -277,6 +292,14 @@ Status NodeRunner::start() {
 }
 
 void NodeRunner::stop() {
+  if (ctx_.membership && membership_thread_.joinable()) {
+    // Hand over first, while the membership thread still ticks: the leader moves this node's hub
+    // role and replicas to other nodes. Bounded, so `docker stop` (10 s) still ends cleanly.
+    ctx_.membership->beginLeave();
+    auto deadline = std::chrono::steady_clock::now() + kHandoverTimeout;
+    while (!ctx_.membership->readyToLeave() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   // A build or a rollout in progress must not hold up `docker stop` (10 s before SIGKILL).
   ctx_.shutdown.request_stop();
   {
@@ -314,14 +337,21 @@ void NodeRunner::runMembership() {
   Membership& m = *ctx_.membership;
   int last_size = -1;
   bool last_origin = false;
+  std::string last_placed;  // this node's share of each app
   while (true) {
     TimePoint next = m.tick();
     // The reconciler acts on size and origin: tell it at once when they change.
     int size = m.size();
     bool origin = m.isOrigin();
-    if (size != last_size || origin != last_origin) {
+    std::string placed;
+    for (const auto& [app, rec] : m.status().placements) {
+      auto n = rec.nodes.find(m.nodeId());
+      placed += app + "=" + std::to_string(n == rec.nodes.end() ? 0 : n->second) + ",";
+    }
+    if (size != last_size || origin != last_origin || placed != last_placed) {
       last_size = size;
       last_origin = origin;
+      last_placed = placed;
       wakeLoop();
     }
     std::unique_lock lock(mu_);

@@ -96,5 +96,122 @@ TEST(Hubs, ReplicasOfACrashedNodeArePlacedElsewhere) {
   EXPECT_TRUE(until(w, 60, [&] { return placedTotal(w, "app-0") == 3 && placedTotal(w, "app-1") == 3; }));
 }
 
+
+TEST(Hubs, AClearlyBetterNodeReplacesTheWorstHub) {
+  SimWorld w;
+  for (int i = 0; i < 4; ++i) w.add(nodeId(i), 2, int64_t{2} << 30);
+  ASSERT_TRUE(until(w, 80, [&] { return w.voters().size() == 3; }));
+  auto before = w.voters();
+  w.rounds(20);
+  EXPECT_EQ(w.voters(), before) << "a stable cluster keeps its hubs";
+  w.add("big", 8, int64_t{16} << 30);
+  ASSERT_TRUE(until(w, 80, [&] {
+    auto v = w.voters();
+    return v.size() == 3 && std::find(v.begin(), v.end(), "big") != v.end();
+  })) << "voters: " << w.voters().size();
+  w.rounds(20);
+  EXPECT_EQ(w.voters().size(), 3u);
+  bool promoted_logged = false;
+  for (SimNode* n : w.live())
+    for (const auto& e : n->events) promoted_logged |= e == "hub.promoted";
+  EXPECT_TRUE(promoted_logged);
+}
+
+TEST(Hubs, ANodeOnlySlightlyBetterDoesNotReplaceAHub) {
+  SimWorld w;
+  for (int i = 0; i < 3; ++i) w.add(nodeId(i), 2, int64_t{4} << 30);
+  ASSERT_TRUE(until(w, 80, [&] { return w.voters().size() == 3; }));
+  w.add(nodeId(3), 2, (int64_t{4} << 30) + (int64_t{200} << 20));  // 5 % more memory
+  w.rounds(60);
+  auto v = w.voters();
+  EXPECT_EQ(v, (std::vector<std::string>{nodeId(0), nodeId(1), nodeId(2)}));
+}
+
+TEST(Hubs, TwoOfThreeHubsDeadUnderWaitKeepTheContainersAndComeBack) {
+  SimWorld w;
+  w.setSpec(simpleSpec(1, 4));
+  for (int i = 0; i < 4; ++i) w.add(nodeId(i));
+  ASSERT_TRUE(until(w, 80, [&] { return w.voters().size() == 3 && placedTotal(w, "app-0") == 4; }));
+  auto voters = w.voters();
+  std::string worker;
+  for (SimNode* n : w.live())
+    if (std::find(voters.begin(), voters.end(), n->id) == voters.end()) worker = n->id;
+  auto kept = w.find(worker)->containers;
+  w.crash(voters[1]);
+  w.crash(voters[2]);
+  w.rounds(60);  // 30 s: far past the lease TTL
+  EXPECT_EQ(w.etcd.votersOf(voters[0]), voters) << "under wait, no member is removed without a quorum";
+  EXPECT_EQ(w.find(worker)->containers, kept) << "a node cut off from the hubs keeps running what it has";
+  EXPECT_TRUE(w.find(worker)->membership->settled());
+  w.restart(voters[1]);
+  w.restart(voters[2]);
+  EXPECT_TRUE(until(w, 80, [&] { return w.voters().size() == 3 && w.clusters().size() == 1 && placedTotal(w, "app-0") == 4; }));
+}
+
+TEST(Hubs, TwoOfThreeHubsDeadUnderRecoverAfterTheSurvivorRestartsTheCluster) {
+  SimWorld w;
+  Spec spec = simpleSpec(1, 3);
+  spec.cluster.quorum_loss = QuorumLoss::kRecover;
+  spec.cluster.recover_after = Duration(10000);
+  w.setSpec(spec);
+  for (int i = 0; i < 5; ++i) w.add(nodeId(i));
+  ASSERT_TRUE(until(w, 80, [&] { return w.voters().size() == 3; }));
+  auto voters = w.voters();
+  auto kv = w.etcd.store(voters[0], {SimEtcd::clientUrl(voters[0])});
+  ASSERT_TRUE(kv->put("/test/canary", "before"));
+  w.crash(voters[1]);
+  w.crash(voters[2]);
+  w.rounds(10);
+  EXPECT_EQ(w.etcd.votersOf(voters[0]).size(), 3u) << "not before recover_after";
+  // After recover_after, the survivor restarts etcd alone; the leader then grows the hubs to 3
+  // again among the 3 nodes left.
+  EXPECT_TRUE(until(w, 200, [&] {
+    auto v = w.voters();
+    return v.size() == 3 && std::find(v.begin(), v.end(), voters[1]) == v.end() &&
+           std::find(v.begin(), v.end(), voters[2]) == v.end();
+  })) << "voters: " << w.voters().size();
+  auto got = kv->get("/test/canary");
+  ASSERT_TRUE(got && *got);
+  EXPECT_EQ((*got)->value, "before");
+  EXPECT_TRUE(until(w, 40, [&] { return placedTotal(w, "app-0") == 3; }));
+}
+
+TEST(Hubs, ANewLeaderIsElectedWhenTheLeaderDies) {
+  SimWorld w;
+  w.setSpec(simpleSpec(1, 2));
+  for (int i = 0; i < 5; ++i) w.add(nodeId(i));
+  ASSERT_TRUE(until(w, 80, [&] { return w.voters().size() == 3 && !w.leader().empty(); }));
+  std::string old = w.leader();
+  w.crash(old);
+  EXPECT_TRUE(until(w, 80, [&] { return !w.leader().empty() && w.leader() != old; }));
+  EXPECT_TRUE(until(w, 80, [&] { return w.voters().size() == 3 && placedTotal(w, "app-0") == 2; }));
+}
+
+TEST(Hubs, RoleHoldersRunTheRoleBoundApps) {
+  SimWorld w;
+  Spec spec = simpleSpec(0, 0);
+  RoleSpec ingress;
+  ingress.name = "ingress";
+  ingress.count.table = {{1, 1}, {3, 2}};
+  ingress.forbid = {{"tier", "backend"}};
+  spec.cluster.roles.push_back(ingress);
+  AppSpec proxy;
+  proxy.name = "proxy";
+  proxy.file = "apps/proxy.yaml";
+  proxy.image = "sim";
+  proxy.role = "ingress";
+  spec.apps.push_back(proxy);
+  w.setSpec(spec);
+  w.add(nodeId(0), 2, int64_t{4} << 30, {{"tier", "backend"}});
+  w.add(nodeId(1));
+  w.add(nodeId(2));
+  w.add(nodeId(3));
+  ASSERT_TRUE(until(w, 80, [&] { return placedTotal(w, "proxy") == 2; }));
+  EXPECT_EQ(w.find(nodeId(0))->containers.count("proxy"), 0u) << "forbidden by its label";
+  auto holders = w.find(nodeId(1))->membership->status().roles["ingress"];
+  EXPECT_EQ(holders.size(), 2u);
+  for (const auto& h : holders) EXPECT_EQ(w.find(h)->containers["proxy"], 1) << h;
+}
+
 }  // namespace
 }  // namespace shoal::sim

@@ -121,6 +121,8 @@ void SimWorld::crash(const std::string& id) {
 
 void SimWorld::leave(const std::string& id) {
   SimNode* n = find(id);
+  n->membership->beginLeave();
+  for (int i = 0; i < 60 && !n->membership->readyToLeave(); ++i) rounds(1);
   n->membership->leave();
   n->running = false;
   n->membership.reset();
@@ -202,7 +204,13 @@ std::string SimWorld::leader() {
 
 std::vector<std::string> SimWorld::voters() {
   std::string l = leader();
-  return l.empty() ? std::vector<std::string>{} : etcd.votersOf(l);
+  if (l.empty()) return {};
+  // Any running hub's etcd data names the voters of its cluster (the leader need not be a hub).
+  for (SimNode* n : live()) {
+    auto s = n->membership->status();
+    if (s.hub && s.leader == l && etcd.runningForTest(n->id)) return etcd.votersOf(n->id);
+  }
+  return {};
 }
 
 Spec simpleSpec(int apps, int replicas) {
