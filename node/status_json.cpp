@@ -76,7 +76,19 @@ std::string statusJson(const Report& r, const MembershipStatus* m) {
     c["phase"] = phaseName(m->phase);
     c["hub"] = m->hub;
     c["spec_checker"] = m->checker;
-    c["hubs"] = m->hubs;
+    // What the leader decided (issue 8). `hubs` are the etcd members it made, voters or learners
+    // still catching up; `store_endpoints` are the client URLs this node's store calls use.
+    c["leader"] = m->leader;
+    json hubs = json::array();
+    for (const auto& [id, h] : m->hub_records)
+      hubs.push_back({{"node", id}, {"state", h.voter ? "voter" : "learner"}});
+    c["hubs"] = hubs;
+    c["store_endpoints"] = m->hubs;
+    c["roles"] = m->roles;
+    json placement = json::object();
+    for (const auto& [app, p] : m->placements)
+      placement[app] = {{"nodes", p.nodes}, {"missing", p.missing}, {"reason", p.reason}};
+    c["placement"] = placement;
     c["reason"] = m->reason;
     if (m->cluster) {
       c["id"] = m->cluster->id;

@@ -39,6 +39,48 @@ TEST(StatusJsonTest, StatusShowsRefusalAppsAndRollback) {
   EXPECT_FALSE(j["spec"].contains("error"));
 }
 
+TEST(StatusJsonTest, ClusterShowsTheLeadersDecisions) {
+  MembershipStatus m;
+  m.phase = Phase::kMember;
+  m.hub = true;
+  m.hubs = {"https://10.0.0.1:2379"};
+  m.leader = "a1";
+  HubRecord voter, learner;
+  voter.node_id = "a1";
+  voter.voter = true;
+  learner.node_id = "b2";
+  m.hub_records["a1"] = voter;
+  m.hub_records["b2"] = learner;
+  m.roles["ingress"] = {"a1", "c3"};
+  m.placements["web"].nodes = {{"a1", 1}, {"b2", 2}};
+  m.placements["db"].missing = 2;
+  m.placements["db"].reason = "not enough memory: needs 256 MiB, the most free on an eligible node is 100 MiB";
+  auto j = nlohmann::json::parse(statusJson(sample(), &m));
+  const auto& c = j["cluster"];
+  EXPECT_EQ(c["leader"], "a1");
+  ASSERT_EQ(c["hubs"].size(), 2u);
+  EXPECT_EQ(c["hubs"][0], (nlohmann::json{{"node", "a1"}, {"state", "voter"}}));
+  EXPECT_EQ(c["hubs"][1], (nlohmann::json{{"node", "b2"}, {"state", "learner"}}));
+  EXPECT_EQ(c["store_endpoints"][0], "https://10.0.0.1:2379");
+  EXPECT_EQ(c["roles"]["ingress"], (nlohmann::json{"a1", "c3"}));
+  EXPECT_EQ(c["placement"]["web"]["nodes"]["b2"], 2);
+  EXPECT_EQ(c["placement"]["web"]["missing"], 0);
+  // Replicas that fit nowhere are visible with the reason.
+  EXPECT_EQ(c["placement"]["db"]["missing"], 2);
+  EXPECT_EQ(c["placement"]["db"]["reason"],
+            "not enough memory: needs 256 MiB, the most free on an eligible node is 100 MiB");
+  EXPECT_TRUE(c["placement"]["db"]["nodes"].empty());
+}
+
+TEST(StatusJsonTest, ClusterWithoutALeaderHasEmptyDecisions) {
+  MembershipStatus m;
+  auto j = nlohmann::json::parse(statusJson(sample(), &m));
+  EXPECT_EQ(j["cluster"]["leader"], "");
+  EXPECT_TRUE(j["cluster"]["hubs"].is_array() && j["cluster"]["hubs"].empty());
+  EXPECT_TRUE(j["cluster"]["roles"].is_object() && j["cluster"]["roles"].empty());
+  EXPECT_TRUE(j["cluster"]["placement"].is_object() && j["cluster"]["placement"].empty());
+}
+
 TEST(StatusJsonTest, MetricsAreInPrometheusTextFormat) {
   std::string m = metricsText(sample());
   EXPECT_NE(m.find("# TYPE shoal_builds_started_total counter\nshoal_builds_started_total 2\n"), std::string::npos);
