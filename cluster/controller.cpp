@@ -72,12 +72,17 @@ Status Controller::round(KvStore& kv, HubAdmin& admin, const ClusterState& state
     return c;
   }();
   const ClusterSpec& cluster = spec ? spec->cluster : kDefaults;
+  // A leader that does not see itself among the members reads a view the leases have not caught
+  // up with (its store was just cut off, or recovered): deciding on it would remove live hubs.
+  bool self_seen = std::any_of(state.members.begin(), state.members.end(),
+                               [&](const MemberRecord& m) { return m.id == state.self; });
+  if (!state.self.empty() && !self_seen) return ok();
   auto changed = hubStep(kv, admin, state, cluster, now);
   if (!changed) return std::unexpected(changed.error());
   std::map<std::string, std::vector<std::string>> holders;
   if (auto st = rolesStep(kv, state, cluster, &holders); !st) return st;
   if (!spec) return ok();
-  return placeStep(kv, state, *spec, holders);
+  return placeStep(kv, state, *spec, holders, now);
 }
 
 // ---- hubs
@@ -164,6 +169,24 @@ Result<bool> Controller::hubStep(KvStore& kv, HubAdmin& admin, const ClusterStat
     if (removed > 0) return true;
   }
 
+  // 3b. A voter whose node is leaving (SIGTERM) goes first, while its etcd still runs: the node
+  // waits for this to exit cleanly, and etcd refuses an add for 5 s after a promotion, so adding
+  // its successor first could outlast `docker stop`. The successor is added next round.
+  if (voters.size() > 1) {
+    for (const auto& node : voters) {
+      if (!by_id.count(node) || !by_id[node]->leaving) continue;
+      uint64_t id = 0;
+      for (const auto& [mid, n] : node_of)
+        if (n == node && member_ids.contains(mid)) id = mid;
+      if (auto st = admin.remove(id); !st && st.error().code != ErrorCode::kNotFound)
+        return std::unexpected(st.error());
+      if (auto st = kv.remove(kHubsPrefix + node); !st) return std::unexpected(st.error());
+      event("info", "hub.demoted", "node " + shortId(node) + " removed: it is leaving (" +
+                                       std::to_string(voters.size() - 1) + " voters left)");
+      return true;
+    }
+  }
+
   // 4. The choice, one change at a time.
   RoleChoice choice = chooseHolders(spec.hubRole(), spec.weights, spec.hysteresis, candidatesOf(state.members),
                                     voters, true);
@@ -234,7 +257,20 @@ Status Controller::rolesStep(KvStore& kv, const ClusterState& state, const Clust
 // ---- placement
 
 Status Controller::placeStep(KvStore& kv, const ClusterState& state, const Spec& spec,
-                             const std::map<std::string, std::vector<std::string>>& holders) {
+                             const std::map<std::string, std::vector<std::string>>& holders, TimePoint now) {
+  std::set<std::string> ids;
+  for (const auto& m : state.members)
+    if (!m.leaving) ids.insert(m.id);
+  if (ids != last_members_) {
+    last_members_ = ids;
+    members_since_ = now;
+  }
+  // A forming cluster's origin is alone for a moment: a new spread app placed then would stay on
+  // it (placement does not move replicas when nodes join). Wait until the members hold still.
+  const bool settled = now - members_since_ >= options_.settle;
+  auto waits = [&](const AppSpec& app) {
+    return !settled && modeOf(app) == PlaceMode::kSpread && !state.placements.count(app.name);
+  };
   PlacementInput in;
   in.origin = state.cluster.origin;
   in.rebalance = spec.cluster.rebalance;
@@ -251,6 +287,7 @@ Status Controller::placeStep(KvStore& kv, const ClusterState& state, const Spec&
     in.nodes.push_back(std::move(n));
   }
   for (const auto& app : spec.apps) {
+    if (waits(app)) continue;
     PlacementApp a;
     a.name = app.name;
     a.replicas = app.replicas;
@@ -267,6 +304,7 @@ Status Controller::placeStep(KvStore& kv, const ClusterState& state, const Spec&
   std::map<std::string, const Unplaced*> unplaced;
   for (const auto& u : result.unplaced) unplaced[u.app] = &u;
   for (const auto& app : spec.apps) {
+    if (waits(app)) continue;
     PlacementRecord rec;
     if (auto it = result.assignment.find(app.name); it != result.assignment.end()) rec.nodes = it->second;
     if (auto it = unplaced.find(app.name); it != unplaced.end()) {

@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,7 @@ namespace shoal {
 
 // What the leader read from the store this round.
 struct ClusterState {
+  std::string self;  // the leader's node id
   ClusterInfo cluster;
   std::vector<MemberRecord> members;             // alive: registered under a live lease
   std::map<std::string, HubRecord> hubs;         // node id -> record
@@ -43,6 +45,7 @@ struct ClusterState {
 
 struct ControllerOptions {
   Duration learner_timeout{60000};  // a learner not caught up by then is removed
+  Duration settle{2000};            // a new spread app is first placed once the members held still this long
 };
 
 class Controller {
@@ -61,12 +64,14 @@ class Controller {
   Status rolesStep(KvStore& kv, const ClusterState& state, const ClusterSpec& spec,
                    std::map<std::string, std::vector<std::string>>* holders);
   Status placeStep(KvStore& kv, const ClusterState& state, const Spec& spec,
-                   const std::map<std::string, std::vector<std::string>>& holders);
+                   const std::map<std::string, std::vector<std::string>>& holders, TimePoint now);
   void event(const std::string& level, const std::string& kind, const std::string& message);
 
   ControllerOptions options_;
   EventSink events_;
   std::map<std::string, std::string> last_unplaced_;  // app -> reason last reported
+  std::set<std::string> last_members_;                // placed-on candidates, as last seen
+  TimePoint members_since_{};                         // since when they are unchanged
 };
 
 // The candidates roles.h scores, from the members' facts.

@@ -547,10 +547,14 @@ TimePoint Membership::stay(TimePoint now) {
       next_keepalive_ = now + options_.lease_ttl / 3;
     }
   }
-  if (st && now >= next_refresh_) {
+  const bool publish_leave = leaving_ && !leave_published_;  // beginLeave() from another thread
+  if (st && (now >= next_refresh_ || publish_leave)) {
     st = kv_->put(kNodesPrefix + options_.node_id, memberToJson(selfRecord(now)), lease_);
     if (!st && st.error().code == ErrorCode::kNotFound) st = registerSelf(now);
-    if (st) next_refresh_ = now + options_.facts_interval;
+    if (st) {
+      next_refresh_ = now + options_.facts_interval;
+      if (publish_leave) leave_published_ = true;
+    }
   }
   if (st) st = refresh();
   if (st) shareHead();
@@ -623,9 +627,23 @@ TimePoint Membership::stay(TimePoint now) {
       }
     }
   }
-  if (!several && now - last_store_ok_ > options_.lease_ttl * 6) {
+  // With several hubs a node gives up only when no voter of its cluster answers any more and it
+  // is no voter itself (a voter keeps its copy of the data for the quorum to come back; a
+  // learner's copy is no vote).
+  const auto records = status().hub_records;
+  auto isVoter = [&](const std::string& id) {
+    auto r = records.find(id);
+    return r != records.end() && r->second.voter;
+  };
+  bool no_voter_answers = std::none_of(answers.begin(), answers.end(), [&](const ProbeAnswer& a) {
+    return own && a.cluster && a.cluster->id == own->id && isVoter(a.node_id);
+  });
+  bool voter = isVoter(options_.node_id) && hub_.running();
+  bool may_give_up = !several || (no_voter_answers && !voter);
+  if (may_give_up && now - last_store_ok_ > options_.lease_ttl * 6) {
     event("warn", "cluster.given_up", "no hub reached for " + formatDuration(now - last_store_ok_) +
                                           ": looking for a cluster again");
+    if (several && status().hub) hub_.stop();
     becomeDiscovering("hubs unreachable", now);
   }
   return next;
@@ -676,7 +694,6 @@ std::string Membership::publishedHead() const {
 
 void Membership::beginLeave() {
   if (leaving_.exchange(true)) return;
-  next_refresh_ = TimePoint{};  // the next tick publishes it
   event("info", "cluster.leaving", "shutting down: handing roles and replicas over");
 }
 
@@ -790,6 +807,7 @@ void Membership::lead(TimePoint now) {
   {
     std::lock_guard lock(mu_);
     if (!status_.cluster) return;
+    state.self = options_.node_id;
     state.cluster = *status_.cluster;
     state.members = status_.members;
     state.hubs = status_.hub_records;
@@ -811,9 +829,14 @@ void Membership::tryRecover(TimePoint now) {
   if (now - last_store_ok_ < spec->cluster.recover_after || now < next_recover_) return;
   next_recover_ = now + kRecoverRetry;
   MembershipStatus s = status();
-  std::map<std::string, std::string> url_of;  // hub node id -> client URL
-  for (const auto& m : s.members)
-    if (s.hub_records.count(m.id) && !m.etcd_url.empty()) url_of[m.id] = m.etcd_url;
+  // Voters only: a learner's data may lag behind what the voters committed.
+  auto mine = s.hub_records.find(options_.node_id);
+  if (mine == s.hub_records.end() || !mine->second.voter) return;
+  std::map<std::string, std::string> url_of;  // voter node id -> client URL
+  for (const auto& m : s.members) {
+    auto rec = s.hub_records.find(m.id);
+    if (rec != s.hub_records.end() && rec->second.voter && !m.etcd_url.empty()) url_of[m.id] = m.etcd_url;
+  }
   url_of[options_.node_id] = hub_.localUrl();
   auto admin = admins_({hub_.localUrl()});
   std::string best;

@@ -223,6 +223,7 @@ class Membership : public ClusterView {
   std::optional<FormationDecision> merge_order_;  // the leader's /shoal/merge, as last read
   TimePoint merge_seen_{};
   std::atomic<bool> leaving_{false};
+  bool leave_published_ = false;  // loop thread: the record saying so is written
 
   // Shared with the peer endpoint and the reconciler.
   mutable std::mutex mu_;

@@ -161,6 +161,7 @@ class SimHub : public Hub {
     // partitioned majority) go on with theirs.
     auto fork = std::make_shared<SimEtcdCluster>(impl_->clock);
     fork->kv.copyFrom(n.data->kv);
+    fork->kv.renewLeases();  // the new one-member cluster elects itself leader
     fork->members[keep.id] = keep;
     n.data = fork;
     n.running = true;
