@@ -122,6 +122,10 @@ class ContainerRuntime {
   // The last `tail` lines of stdout and stderr, demultiplexed, as text.
   virtual Result<std::string> logs(const std::string& id, int tail) = 0;
 
+  // Removes the named volume and its data. A volume that doesn't exist is not an error (the goal,
+  // no volume, is met). One still used by a container (any state) is `kConflict`, and stays.
+  virtual Status removeVolume(const std::string& name) = 0;
+
   virtual Result<bool> imageExists(const std::string& ref) = 0;
   // Builds and tags `req.tag`. Each line of build output goes to `progress` as it arrives. A failed
   // build is `kInvalid` whose message ends with the last lines of the output.

@@ -143,6 +143,20 @@ Status DockerRuntime::remove(const std::string& id, bool force) {
   return simple("DELETE", containerPath(id) + "?v=0&force=" + (force ? "1" : "0"), "remove container " + id);
 }
 
+Status DockerRuntime::removeVolume(const std::string& name) {
+  // Without `force`: Docker refuses (409) while any container, even a stopped one, mounts it.
+  auto resp = call(request("DELETE", "/volumes/" + urlEncode(name) + "?force=0", opts_.call_timeout),
+                   "remove volume " + name);
+  if (resp) {
+    logger("runtime")->info("docker: removed volume {}", name);
+    return ok();
+  }
+  Error e = resp.error();
+  if (e.code == ErrorCode::kNotFound) return ok();  // already gone
+  if (e.code == ErrorCode::kConflict) e.message += " (a container still uses it; it is kept)";
+  return std::unexpected(e);
+}
+
 Result<std::string> DockerRuntime::logs(const std::string& id, int tail) {
   std::string n = tail < 0 ? "all" : std::to_string(tail);
   auto resp = call(request("GET", containerPath(id) + "/logs?stdout=1&stderr=1&tail=" + n, opts_.call_timeout),

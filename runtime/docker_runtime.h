@@ -37,6 +37,7 @@ class DockerRuntime : public ContainerRuntime {
   Status unpause(const std::string& id) override;
   Status remove(const std::string& id, bool force) override;
   Result<std::string> logs(const std::string& id, int tail) override;
+  Status removeVolume(const std::string& name) override;
 
   Result<bool> imageExists(const std::string& ref) override;
   Result<std::string> build(const BuildRequest& req,

@@ -158,6 +158,7 @@ Result<std::string> FakeRuntime::create(const ContainerConfig& config) {
   c.info.labels = config.labels;
   c.info.health = config.health ? Health::kStarting : Health::kNone;
   c.info.created = clock_.now();
+  for (const VolumeMount& v : config.volumes) volumes_.insert(v.volume);  // Docker creates them here
   auto [it, _] = containers_.emplace(c.info.id, std::move(c));
   emit(it->second, "create");
   return it->first;
@@ -250,6 +251,22 @@ Status FakeRuntime::remove(const std::string& id, bool force) {
   }
   emit(*c, "destroy");
   containers_.erase(c->info.id);
+  return ok();
+}
+
+Status FakeRuntime::removeVolume(const std::string& name) {
+  std::lock_guard lock(mu_);
+  if (auto st = takeCall("removeVolume"); !st) return st;
+  std::string users;
+  for (const auto& [id, c] : containers_) {
+    bool mounts = std::any_of(c.config.volumes.begin(), c.config.volumes.end(),
+                              [&](const VolumeMount& v) { return v.volume == name; });
+    if (mounts) users += (users.empty() ? "" : ", ") + id;
+  }
+  if (!users.empty())
+    return dockerError(ErrorCode::kConflict, "remove volume " + name,
+                       "remove " + name + ": volume is in use - [" + users + "] (a container still uses it; it is kept)");
+  volumes_.erase(name);  // absent: nothing to do, as `DockerRuntime` treats Docker's 404
   return ok();
 }
 

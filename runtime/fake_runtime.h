@@ -30,6 +30,7 @@ class FakeRuntime : public ContainerRuntime {
   Status unpause(const std::string& id) override;
   Status remove(const std::string& id, bool force) override;
   Result<std::string> logs(const std::string& id, int tail) override;
+  Status removeVolume(const std::string& name) override;
   Result<bool> imageExists(const std::string& ref) override;
   Result<std::string> build(const BuildRequest& req,
                             const std::function<void(const std::string& line)>& progress) override;
@@ -37,7 +38,7 @@ class FakeRuntime : public ContainerRuntime {
                      std::stop_token stop) override;
 
   // --- knobs; `op` is a method name: "list" "inspect" "create" "start" "stop" "pause" "unpause"
-  // "remove" "logs" "imageExists" "build" "watchEvents".
+  // "remove" "logs" "removeVolume" "imageExists" "build" "watchEvents".
   // The next call of `op` fails with `error` (queued: several calls fail in turn).
   void failNextForTest(const std::string& op, Error error);
   int callsForTest(const std::string& op) const;
@@ -59,6 +60,8 @@ class FakeRuntime : public ContainerRuntime {
   // The config a container was created with; nullopt if none.
   std::optional<ContainerConfig> configForTest(const std::string& id_or_name) const;
   std::vector<ContainerInfo> allForTest() const;
+  // Named volumes that exist: made by the first `create` that mounts them, gone on `removeVolume`.
+  std::set<std::string> volumesForTest() const;
 
  private:
   struct Container {
@@ -87,6 +90,7 @@ class FakeRuntime : public ContainerRuntime {
   uint64_t next_seq_ = 1;                                 // GUARDED_BY(mu_)
   std::map<std::string, Container> containers_;          // GUARDED_BY(mu_) by id
   std::set<std::string> images_;                          // GUARDED_BY(mu_)
+  std::set<std::string> volumes_;                         // GUARDED_BY(mu_)
   std::map<std::string, std::string> build_failures_;     // GUARDED_BY(mu_)
   std::map<std::string, std::deque<Error>> fail_next_;    // GUARDED_BY(mu_)
   std::map<std::string, int> calls_;                      // GUARDED_BY(mu_)

@@ -85,4 +85,9 @@ std::vector<ContainerInfo> FakeRuntime::allForTest() const {
   return out;
 }
 
+std::set<std::string> FakeRuntime::volumesForTest() const {
+  std::lock_guard lock(mu_);
+  return volumes_;
+}
+
 }  // namespace shoal

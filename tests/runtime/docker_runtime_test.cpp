@@ -145,6 +145,42 @@ TEST_F(DockerRuntimeTest, MissingContainersAreNotFound) {
   EXPECT_EQ(rt_.start(env_->name("never-made")).error().code, ErrorCode::kNotFound);
 }
 
+// What a node releasing a role does with the role's data: the container goes, then its volume.
+TEST_F(DockerRuntimeTest, RemoveVolumeRemovesAnUnusedVolumeRefusesOneInUseAndIgnoresAnAbsentOne) {
+  std::string vol = env_->volume("role-data");  // also removed (forced) at the end, whatever happens
+  ContainerConfig c = config("role", {"/bin/sh", "-c", "echo kept > /data/f; exec /bin/busybox sleep 600"});
+  c.volumes = {{vol, "/data", false}};
+  auto id = rt_.create(c);  // Docker creates the volume here
+  ASSERT_TRUE(id) << id.error().str();
+  ASSERT_TRUE(rt_.start(*id));
+  auto volumeExists = [&] {
+    UnixHttpClient http("/var/run/docker.sock");
+    HttpRequest req;
+    req.target = "/volumes/" + urlEncode(vol);
+    auto resp = http.send(req);
+    EXPECT_TRUE(resp) << resp.error().str();
+    return resp && resp->status == 200;
+  };
+  ASSERT_TRUE(volumeExists());
+
+  auto in_use = rt_.removeVolume(vol);
+  ASSERT_FALSE(in_use);
+  EXPECT_EQ(in_use.error().code, ErrorCode::kConflict);
+  EXPECT_NE(in_use.error().message.find("remove volume " + vol), std::string::npos) << in_use.error().message;
+  EXPECT_NE(in_use.error().message.find("volume is in use"), std::string::npos) << in_use.error().message;
+  EXPECT_NE(in_use.error().message.find("a container still uses it"), std::string::npos) << in_use.error().message;
+  ASSERT_TRUE(rt_.stop(*id, Duration(2000)));
+  EXPECT_EQ(rt_.removeVolume(vol).error().code, ErrorCode::kConflict) << "a stopped container still holds it";
+  EXPECT_TRUE(volumeExists());
+
+  ASSERT_TRUE(rt_.remove(*id, false));
+  auto removed = rt_.removeVolume(vol);
+  ASSERT_TRUE(removed) << removed.error().str();
+  EXPECT_FALSE(volumeExists());
+  auto again = rt_.removeVolume(vol);
+  EXPECT_TRUE(again) << "an absent volume is not an error: " << again.error().str();
+}
+
 TEST_F(DockerRuntimeTest, ImageExists) {
   EXPECT_TRUE(*rt_.imageExists(env_->image()));
   auto missing = rt_.imageExists(env_->image() + "-missing");

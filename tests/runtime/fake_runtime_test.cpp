@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <future>
+#include <set>
 #include <thread>
 
 namespace shoal {
@@ -173,6 +174,45 @@ TEST_F(FakeRuntimeTest, FailNextFailsOnceAndCallsAreCounted) {
   EXPECT_TRUE(rt_.create(config("a")));
   EXPECT_EQ(rt_.callsForTest("create"), 2);
   EXPECT_EQ(rt_.callsForTest("start"), 0);
+}
+
+TEST_F(FakeRuntimeTest, AVolumeExistsOnceAContainerMountingItIsCreated) {
+  EXPECT_TRUE(rt_.volumesForTest().empty());
+  ContainerConfig c = config("db-1");
+  c.volumes = {{"db-data", "/data", false}, {"db-conf", "/etc/db", true}};
+  ASSERT_TRUE(rt_.create(c));
+  EXPECT_EQ(rt_.volumesForTest(), (std::set<std::string>{"db-conf", "db-data"}));
+  ContainerConfig again = config("db-2");
+  again.volumes = {{"db-data", "/data", false}};
+  ASSERT_TRUE(rt_.create(again));  // the same volume, shared: still one
+  EXPECT_EQ(rt_.volumesForTest().size(), 2u);
+}
+
+TEST_F(FakeRuntimeTest, RemoveVolumeIsRefusedWhileAContainerUsesItAndOkWhenAbsent) {
+  ContainerConfig c = config("db-1");
+  c.volumes = {{"db-data", "/data", false}};
+  auto id = rt_.create(c);
+  ASSERT_TRUE(id);
+  ASSERT_TRUE(rt_.start(*id));
+  auto in_use = rt_.removeVolume("db-data");
+  ASSERT_FALSE(in_use);
+  EXPECT_EQ(in_use.error().code, ErrorCode::kConflict);
+  EXPECT_NE(in_use.error().message.find("volume is in use"), std::string::npos) << in_use.error().message;
+  EXPECT_NE(in_use.error().message.find(*id), std::string::npos) << "names the container using it";
+  EXPECT_FALSE(in_use.error().retryable);
+  ASSERT_TRUE(rt_.stop(*id, Duration(0)));
+  EXPECT_EQ(rt_.removeVolume("db-data").error().code, ErrorCode::kConflict) << "a stopped container uses it too";
+  EXPECT_TRUE(rt_.volumesForTest().contains("db-data"));
+
+  ASSERT_TRUE(rt_.remove(*id, false));
+  EXPECT_TRUE(rt_.removeVolume("db-data"));
+  EXPECT_TRUE(rt_.volumesForTest().empty());
+  EXPECT_TRUE(rt_.removeVolume("db-data")) << "already gone is not an error";
+  EXPECT_TRUE(rt_.removeVolume("never-made"));
+  EXPECT_EQ(rt_.callsForTest("removeVolume"), 5);
+
+  rt_.failNextForTest("removeVolume", Error{ErrorCode::kUnavailable, "docker: daemon restarting", true});
+  EXPECT_EQ(rt_.removeVolume("x").error().code, ErrorCode::kUnavailable);
 }
 
 TEST_F(FakeRuntimeTest, LogsReturnTheLastLines) {
