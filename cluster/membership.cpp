@@ -464,6 +464,7 @@ void Membership::checkMerge(TimePoint now) {
     return;
   }
   // The leader orders the whole cluster (hubs included) to follow; it follows with the others.
+  if (merge_order_) return;  // one order at a time
   json order = {{"cluster", clusterJson(*m->cluster)}, {"hubs", m->hubs}, {"reason", m->reason}};
   if (auto st = kv_->put(kMergeKey, order.dump()); !st) {
     logger("leader")->warn("cannot order the merge: {}", st.error().message);
@@ -491,6 +492,18 @@ void Membership::followMerge(TimePoint now) {
   if (status().hub && now - merge_seen_ < options_.refresh_interval * 2) return;
   FormationDecision m = *merge_order_;
   merge_order_.reset();
+  // Still better, read from its own store (an order can be stale: two leaders that counted at
+  // different moments, or a target that dissolved meanwhile). A stale order is dropped.
+  KvStorePtr theirs = stores_(m.hubs);
+  auto target = readCluster(*theirs, m.hubs.front());
+  auto members = theirs->list(kNodesPrefix);
+  ClusterInfo mine = *own;
+  mine.size = size();
+  if (!target || !members || target->id != m.cluster->id ||
+      (target->size = static_cast<int>(members->size()), !betterCluster(*target, mine))) {
+    if (isLeader()) (void)kv_->remove(kMergeKey);
+    return;
+  }
   dissolveInto(m, now);
 }
 

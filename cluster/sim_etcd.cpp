@@ -130,13 +130,24 @@ class SimHub : public Hub {
   std::string clientUrl() const override { return SimEtcd::clientUrl(node_); }
   std::string localUrl() const override { return SimEtcd::clientUrl(node_); }
   std::string peerUrl() const override { return SimEtcd::peerUrl(node_); }
-  Status join(const std::string& /*initial_cluster*/) override {
+  Status join(const std::string& initial_cluster) override {
     std::lock_guard lock(impl_->mu);
     auto& n = impl_->nodes[node_];
     if (n.data) return fail(ErrorCode::kConflict, "etcd: joining needs an empty data dir");
-    // The learner slot with this node's peer URL, in whichever cluster the leader added it to.
+    // The peers named in --initial-cluster ("name=url,..."): etcd contacts them, so it joins
+    // their cluster, where the leader added this node's learner slot.
+    std::vector<std::string> peers;
+    for (size_t start = 0; start <= initial_cluster.size();) {
+      size_t end = initial_cluster.find(',', start);
+      if (end == std::string::npos) end = initial_cluster.size();
+      std::string entry = initial_cluster.substr(start, end - start);
+      size_t eq = entry.find('=');
+      if (eq != std::string::npos && eq > 0 && entry.substr(0, eq) != node_) peers.push_back(entry.substr(0, eq));
+      start = end + 1;
+    }
     for (auto& [other, e] : impl_->nodes) {
       if (!e.data) continue;
+      if (!peers.empty() && std::find(peers.begin(), peers.end(), other) == peers.end()) continue;
       for (auto& [id, m] : e.data->members) {
         if (m.peer_url != peerUrl() || !m.node.empty()) continue;
         if (!e.running || !impl_->reaches(node_, other)) continue;
