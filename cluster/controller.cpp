@@ -317,7 +317,7 @@ Status Controller::placeStep(KvStore& kv, const ClusterState& state, const Spec&
     std::string from = old == state.placements.end() ? "" : " (was " + describe(old->second.nodes) + ")";
     event("info", "placement.changed", app.name + ": " + describe(rec.nodes) + from);
     if (rec.missing > 0 && last_unplaced_[app.name] != rec.reason)
-      event("warn", "placement.unplaced", app.name + ": " + rec.reason);
+      event("warn", "placement.unplaced", rec.reason);  // the reason names the app
     if (rec.missing > 0)
       last_unplaced_[app.name] = rec.reason;
     else

@@ -889,7 +889,12 @@ void Membership::leaveHubs() {
   if (others.empty()) return;
   auto admin = admins_(others);
   auto members = admin->members();
-  if (!members || members->size() < 2) return;
+  if (!members) return;
+  // Only when another voter stays: a learner alone holds no quorum, and the last voter keeps its
+  // data (it comes back as the hub).
+  bool other_voter = std::any_of(members->begin(), members->end(),
+                                 [&](const EtcdMember& m) { return !m.learner && m.name != options_.node_id; });
+  if (!other_voter) return;
   for (const auto& m : *members) {
     if (m.name != options_.node_id) continue;
     if (auto st = admin->remove(m.id); !st) {
