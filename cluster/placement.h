@@ -18,9 +18,10 @@
 //    request of that kind.
 //  - Constraints: every `constraints` entry must match the node's label ("key": "value"); a value
 //    written "!value" means the label must be absent or different.
-//  - Replicas that fit nowhere are reported in `unplaced` with the reason (the first that applies:
-//    "no node matches the constraints {...}", "no node holds role X", "not enough memory: needs
-//    256 MiB, the most free on an eligible node is 100 MiB", "not enough cpu: ...").
+//  - Replicas that fit nowhere are reported in `unplaced` with the reason, naming the app and the
+//    count first ("web: 2 of 5 replicas unplaced: ..."), then the first that applies: "no node
+//    matches the constraints {...}", "no node holds role X", "not enough memory (needs 256 MiB,
+//    the most free on an eligible node is 100 MiB)", "not enough cpu (...)".
 //
 // Deterministic: the same input gives the same output (the simulator replays seeds). Cost is
 // O(replicas x nodes) at worst; 10,000 replicas on 1,000 nodes is the benchmark (bench/sim).
