@@ -43,8 +43,9 @@ class HubAdmin {
 };
 
 // "name1=https://a:2380,name2=https://b:2380": etcd's --initial-cluster for a member joining
-// `members` under `name` at `peer_url` (learners that have not started are listed by `name`
-// when their peer URL is `peer_url`, else left out).
+// `members` under `name` at `peer_url`. The unstarted member at `peer_url` is listed as `name`;
+// other unstarted members with an empty name ("=https://c:2380"), as `etcdctl member add` prints
+// them: etcd refuses a join whose member count differs from the cluster's.
 std::string initialCluster(const std::vector<EtcdMember>& members, const std::string& name,
                            const std::string& peer_url);
 
