@@ -381,6 +381,99 @@ void Reconciler::afterApply(const Plan& plan, const ApplyResult& result,
   }
 }
 
+namespace {
+
+std::set<std::string> appsIn(const std::vector<ContainerInfo>& observed) {
+  std::set<std::string> apps;
+  for (const ContainerInfo& c : observed) {
+    auto app = c.labels.find(kLabelApp);
+    if (app != c.labels.end()) apps.insert(app->second);
+  }
+  return apps;
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+}  // namespace
+
+bool Reconciler::holdsRoleData(const std::string& app) {
+  if (auto it = role_data_.find(app); it != role_data_.end()) return it->second;
+  auto meta = store_.getMeta("role_data." + app);
+  if (!meta) return false;  // unreadable: remove nothing now, ask again next tick
+  return role_data_[app] = (*meta && **meta == "held");
+}
+
+void Reconciler::setHoldsRoleData(const std::string& app, bool holds) {
+  if (holdsRoleData(app) == holds) return;
+  auto st = store_.setMeta("role_data." + app, holds ? "held" : "");
+  if (!st) logger("reconcile")->warn("role data of {} not recorded: {}", app, st.error().str());
+  // Kept in memory even when the write failed: at worst a restart removes volumes already gone.
+  role_data_[app] = holds;
+}
+
+void Reconciler::noteRoleData(const std::vector<ContainerInfo>& observed) {
+  std::set<std::string> present = appsIn(observed);
+  for (const AppSpec& app : spec_->apps) {
+    if (app.role.empty() || app.volumes.empty()) continue;
+    std::optional<int> here = replicasHere(app);
+    if (present.count(app.name) || (here && *here > 0)) setHoldsRoleData(app.name, true);
+  }
+}
+
+void Reconciler::releaseRoleData(const std::vector<ContainerInfo>& observed) {
+  if (options_.stop.stop_requested()) return;  // a stopping node leaves the rest to its next start
+  std::set<std::string> present = appsIn(observed);
+  // Role-bound apps with nothing here now: placed elsewhere (share 0, not merely unknown) and no
+  // container left, in any state.
+  std::set<std::string> idle;
+  for (const AppSpec& app : spec_->apps) {
+    std::optional<int> here = replicasHere(app);
+    if (!app.role.empty() && here == 0 && !present.count(app.name)) idle.insert(app.name);
+  }
+  for (const AppSpec& app : spec_->apps) {
+    if (!idle.count(app.name) || app.volumes.empty() || !holdsRoleData(app.name)) continue;
+    std::vector<std::string> removed, kept;
+    std::string error;
+    for (const VolumeSpec& v : app.volumes) {
+      // A volume another app mounts too is that app's data as well: it goes only when every app
+      // naming it is an idle role-bound one.
+      std::string user;
+      for (const AppSpec& other : spec_->apps) {
+        bool names = std::any_of(other.volumes.begin(), other.volumes.end(),
+                                 [&](const VolumeSpec& o) { return o.name == v.name; });
+        if (names && !idle.count(other.name)) user = other.name;
+      }
+      if (!user.empty()) {
+        kept.push_back(v.name + " (also used by " + user + ")");
+        continue;
+      }
+      if (auto st = runtime_.removeVolume(v.name); !st) {
+        error = st.error().message;
+        break;
+      }
+      removed.push_back(v.name);
+    }
+    if (!error.empty()) {
+      // Tried again next tick; reported when the reason changes, not at every tick.
+      if (release_errors_[app.name] != error)
+        event("warn", "role.release_failed", app.name,
+              app.role + " released, but its data stays for now: " + error + "; trying again");
+      release_errors_[app.name] = error;
+      continue;
+    }
+    release_errors_.erase(app.name);
+    setHoldsRoleData(app.name, false);
+    std::string msg = app.role + " released: ";
+    msg += removed.empty() ? "no volume removed" : "removed volumes " + joined(removed);
+    if (!kept.empty()) msg += "; kept " + joined(kept);
+    event("info", "role.released", app.name, msg);
+  }
+}
+
 TimePoint Reconciler::tick() {
   TimePoint now = clock_.now();
   woken_ = false;
@@ -411,6 +504,7 @@ TimePoint Reconciler::tick() {
   auto t0 = std::chrono::steady_clock::now();
   Plan plan = diff(want, *observed, now);
   double plan_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  noteRoleData(*observed);
   ApplyResult applied = applier_.apply(plan, want);
   afterApply(plan, applied, *observed);
   bool rolled_back = false;
@@ -439,6 +533,7 @@ TimePoint Reconciler::tick() {
     if (auto after = observe()) observed = std::move(after);
     plan.apps = diff(want, *observed, clock_.now()).apps;
   }
+  releaseRoleData(*observed);
   publish(want, plan, *observed);
   TimePoint next = std::min(next_poll_, now + options_.resync_interval);
   if (!plan.steps.empty() || !plan.converged()) next = std::min(next, now + options_.rollout_check);

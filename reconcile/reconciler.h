@@ -79,6 +79,14 @@ class Reconciler {
   // This node's containers, with start times and exit codes filled in where the plan needs them.
   Result<std::vector<ContainerInfo>> observe();
   void afterApply(const Plan& plan, const ApplyResult& result, const std::vector<ContainerInfo>& observed);
+  // A role is released with its data: once a role-bound app has no share here and none of its
+  // containers is left, its named volumes are removed (once; see `role_data_`). Apps without a
+  // role keep their volumes whatever placement does. `noteRoleData` runs on what the plan saw,
+  // `releaseRoleData` on what Docker shows after the steps.
+  void noteRoleData(const std::vector<ContainerInfo>& observed);
+  void releaseRoleData(const std::vector<ContainerInfo>& observed);
+  bool holdsRoleData(const std::string& app);
+  void setHoldsRoleData(const std::string& app, bool holds);
   void recordOutcome(const std::string& outcome, const std::string& detail);
   void publish(const Desired& desired, const Plan& plan, const std::vector<ContainerInfo>& observed);
 
@@ -98,6 +106,12 @@ class Reconciler {
   std::map<std::string, std::string> images_;        // app -> image for the applied commit
   std::map<std::string, std::string> build_errors_;  // app -> definitive error for the applied commit
   std::map<std::string, std::string> image_retry_;   // app -> retryable error: tried again each tick
+  // Role-bound app -> whether this node may hold its volumes: set while it has a share or
+  // containers here, cleared once they are removed. Mirrors the store's meta `role_data.<app>`
+  // ("held"), so a node restarted between removing the containers and the volumes still removes
+  // the volumes, and one that never ran the app removes (and reports) nothing.
+  std::map<std::string, bool> role_data_;
+  std::map<std::string, std::string> release_errors_;  // app -> last volume removal error (reported once)
   std::string last_outcome_;                      // of the applied commit
   std::string note_;                              // its note so far (one line per outcome)
   TimePoint next_poll_{};

@@ -417,5 +417,139 @@ TEST_F(ReconcilerTest, DependenciesStartFirst) {
   EXPECT_EQ(mine().size(), 2u);
 }
 
+// A role-bound app `edge` (role ingress) and a placed app `web`, each with a named volume.
+MapTree::Files roleFiles(const std::string& edge_volumes = "[\"edge-data:/data\"]",
+                         const std::string& web_volumes = "[\"web-data:/data\"]") {
+  std::string cluster = std::string(kCluster) + "roles:\n  ingress:\n    count: 1\n";
+  return {{"cluster.yaml", MapFile(cluster.c_str())},
+          {"apps/edge.yaml", MapFile(("image: shoal/busybox:local\nrole: ingress\nvolumes: " + edge_volumes + "\n").c_str())},
+          {"apps/web.yaml", MapFile(("image: shoal/busybox:local\nvolumes: " + web_volumes + "\n").c_str())}};
+}
+
+class RoleDataTest : public ReconcilerTest {
+ protected:
+  std::multiset<std::string> apps() {
+    std::multiset<std::string> out;
+    for (const ContainerInfo& c : mine()) out.insert(c.labels.at(kLabelApp));
+    return out;
+  }
+  std::vector<Event> events(const std::string& kind) {
+    auto all = store_.events(0, 1000);
+    std::vector<Event> out;
+    for (const Event& e : *all)
+      if (e.kind == kind) out.push_back(e);
+    return out;
+  }
+};
+
+TEST_F(RoleDataTest, ReleasingARoleRemovesItsAppsVolumesOnceAndOtherAppsKeepTheirs) {
+  cluster_.setPlaced("edge", 1);
+  cluster_.setPlaced("web", 1);
+  source_.addCommit(roleFiles());
+  auto r = makeReconciler();
+  ticks(*r, 3);
+  ASSERT_EQ(apps(), (std::multiset<std::string>{"edge", "web"}));
+  ASSERT_EQ(runtime_.volumesForTest(), (std::set<std::string>{"edge-data", "web-data"}));
+
+  // The leader moves the role, and web, to other nodes.
+  cluster_.setPlaced("edge", 0);
+  cluster_.setPlaced("web", 0);
+  ticks(*r, 3);
+  EXPECT_TRUE(mine().empty());
+  EXPECT_EQ(runtime_.volumesForTest(), (std::set<std::string>{"web-data"})) << "only the role's data goes";
+  auto released = events("role.released");
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0].app, "edge");
+  EXPECT_EQ(released[0].level, "info");
+  EXPECT_EQ(released[0].message, "ingress released: removed volumes edge-data");
+  ticks(*r, 5);
+  EXPECT_EQ(runtime_.callsForTest("removeVolume"), 1) << "removed once, not at every tick";
+  EXPECT_EQ(events("role.released").size(), 1u);
+
+  // Taken again: the container comes back on a fresh volume (Docker makes it on first use), and a
+  // second release removes that one too.
+  cluster_.setPlaced("edge", 1);
+  ticks(*r, 3);
+  EXPECT_EQ(apps(), (std::multiset<std::string>{"edge"}));
+  EXPECT_TRUE(runtime_.volumesForTest().contains("edge-data"));
+  cluster_.setPlaced("edge", 0);
+  ticks(*r, 3);
+  EXPECT_FALSE(runtime_.volumesForTest().contains("edge-data"));
+  EXPECT_EQ(events("role.released").size(), 2u);
+  EXPECT_EQ(runtime_.callsForTest("removeVolume"), 2);
+}
+
+TEST_F(RoleDataTest, ANodeThatNeverHeldTheRoleRemovesNothingAndAnUnplacedAppIsLeftAlone) {
+  cluster_.setPlaced("edge", 0);  // web is not placed yet: held as it is
+  source_.addCommit(roleFiles());
+  auto r = makeReconciler();
+  ticks(*r, 4);
+  EXPECT_TRUE(mine().empty());
+  EXPECT_EQ(runtime_.callsForTest("removeVolume"), 0);
+  EXPECT_TRUE(events("role.released").empty());
+}
+
+TEST_F(RoleDataTest, AVolumeInUseIsReportedOnceAndRemovedWhenItIsFree) {
+  cluster_.setPlaced("edge", 1);
+  cluster_.setPlaced("web", 1);
+  source_.addCommit(roleFiles());
+  auto r = makeReconciler();
+  ticks(*r, 3);
+  // Someone's own container (not shoal's) mounts the role's volume.
+  ContainerConfig debug;
+  debug.name = "debug-shell";
+  debug.image = "shoal/busybox:local";
+  debug.volumes = {{"edge-data", "/mnt", true}};
+  auto other = runtime_.create(debug);
+  ASSERT_TRUE(other);
+  cluster_.setPlaced("edge", 0);
+  ticks(*r, 4);
+  EXPECT_EQ(apps(), (std::multiset<std::string>{"web"}));
+  EXPECT_TRUE(runtime_.volumesForTest().contains("edge-data"));
+  auto failed = events("role.release_failed");
+  ASSERT_EQ(failed.size(), 1u) << "reported when it first fails, not at every tick";
+  EXPECT_NE(failed[0].message.find("ingress released, but its data stays for now"), std::string::npos)
+      << failed[0].message;
+  EXPECT_NE(failed[0].message.find("volume is in use"), std::string::npos) << failed[0].message;
+  EXPECT_TRUE(events("role.released").empty());
+  ASSERT_TRUE(runtime_.remove(*other, true));
+  ticks(*r, 2);
+  EXPECT_FALSE(runtime_.volumesForTest().contains("edge-data"));
+  EXPECT_EQ(events("role.released").size(), 1u);
+}
+
+TEST_F(RoleDataTest, ANodeRestartedBeforeTheVolumesWentRemovesThemThen) {
+  cluster_.setPlaced("edge", 1);
+  cluster_.setPlaced("web", 1);
+  source_.addCommit(roleFiles());
+  auto r = makeReconciler();
+  ticks(*r, 3);
+  // The containers go; removing the volume fails (dockerd restarting), and then the node restarts.
+  runtime_.failNextForTest("removeVolume", Error{ErrorCode::kUnavailable, "docker: daemon restarting", true});
+  cluster_.setPlaced("edge", 0);
+  ticks(*r);
+  ASSERT_EQ(apps(), (std::multiset<std::string>{"web"}));
+  ASSERT_TRUE(runtime_.volumesForTest().contains("edge-data"));
+  r.reset();
+  auto again = makeReconciler();
+  ticks(*again, 2);
+  EXPECT_FALSE(runtime_.volumesForTest().contains("edge-data"));
+  EXPECT_EQ(events("role.released").size(), 1u);
+}
+
+TEST_F(RoleDataTest, AVolumeAnotherAppStillUsesIsKept) {
+  cluster_.setPlaced("edge", 1);
+  cluster_.setPlaced("web", 1);
+  source_.addCommit(roleFiles("[\"edge-data:/data\", \"shared:/shared\"]", "[\"shared:/shared:ro\"]"));
+  auto r = makeReconciler();
+  ticks(*r, 3);
+  cluster_.setPlaced("edge", 0);
+  ticks(*r, 3);
+  EXPECT_EQ(runtime_.volumesForTest(), (std::set<std::string>{"shared"}));
+  auto released = events("role.released");
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0].message, "ingress released: removed volumes edge-data; kept shared (also used by web)");
+}
+
 }  // namespace
 }  // namespace shoal
