@@ -1,0 +1,281 @@
+// End to end: several hubs (etcd voters) with node containers from the real node image on Docker
+// networks this test creates. The elected leader grows and shrinks the voters with the cluster
+// (1 hub for 1-2 nodes, 3 for 3-6, 5 from 7), replaces a hub that was killed, and moves the
+// replicas of a killed worker to live nodes. What the leader decided is read from each node's
+// /v1/status (`cluster.leader`, `hubs`, `placement`); the nodes use the simulated runtime, so a
+// replica "runs" when the node it is placed on reports it running in its own status.
+// Growth steps wait out etcd's 5 s reconfiguration check, so the deadlines are generous; nothing
+// here asserts a duration.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/harness/node_containers.h"
+
+namespace shoal::testing {
+namespace {
+
+using nlohmann::json;
+using std::chrono::seconds;
+using Names = std::vector<std::string>;
+
+class HubsDockerTest : public ::testing::Test {
+ protected:
+  // A short lease (4 s), so that a killed node is dropped within the test's patience.
+  static void SetUpTestSuite() { nodes_ = std::make_unique<NodeContainers>(simulatedNodeYaml("4s")); }
+  static void TearDownTestSuite() { nodes_.reset(); }
+  void SetUp() override {
+    ASSERT_TRUE(nodes_->built()) << nodes_->buildResult().output;
+    ASSERT_EQ(sh("docker version").exit_code, 0) << "Docker is required";
+  }
+  // Each test's containers go at its end, so that the next one starts on an idle machine.
+  void TearDown() override {
+    for (const auto& n : started_) sh("docker rm -f " + n + " >/dev/null 2>&1");
+  }
+
+  std::string run(const std::string& net, const std::string& test, int i) {
+    std::string n = test + "-" + std::to_string(i) + "-" + uniqueName();
+    if (!nodes_->run(n, net)) return "";
+    started_.push_back(n);
+    return n;
+  }
+
+  static json status(const std::string& n) {
+    auto body = nodes_->get(n, "/v1/status");
+    if (!body) return json::object();
+    auto j = json::parse(*body, nullptr, false);
+    return j.is_object() ? j : json::object();
+  }
+  static std::string nodeId(const std::string& n) {
+    json st = status(n);
+    return st.contains("node") ? st["node"].value("id", "") : "";
+  }
+  // The hubs this node lists: node id -> "voter" or "learner".
+  static std::map<std::string, std::string> hubsOf(const json& st) {
+    std::map<std::string, std::string> out;
+    if (!st.contains("cluster") || !st["cluster"].contains("hubs")) return out;
+    for (const auto& h : st["cluster"]["hubs"]) out[h.value("node", "")] = h.value("state", "");
+    return out;
+  }
+  // Every node of `names` is a member of one cluster of names.size(), lists the same `count`
+  // voters and no learner, all of them among `names`, and each node's own `hub` flag agrees.
+  static bool votersAmong(const Names& names, size_t count) {
+    std::set<std::string> alive;
+    std::map<std::string, json> st;
+    for (const auto& n : names) {
+      st[n] = status(n);
+      if (!st[n].contains("node")) return false;
+      alive.insert(st[n]["node"].value("id", ""));
+    }
+    if (!nodes_->oneCluster(names, static_cast<int>(names.size()))) return false;
+    std::map<std::string, std::string> first = hubsOf(st[names[0]]);
+    if (first.size() != count) return false;
+    for (const auto& [id, state] : first)
+      if (state != "voter" || !alive.contains(id)) return false;
+    for (const auto& n : names) {
+      if (hubsOf(st[n]) != first) return false;
+      bool listed = first.contains(st[n]["node"].value("id", ""));
+      if (st[n]["cluster"].value("hub", false) != listed) return false;
+    }
+    return true;
+  }
+  static std::set<std::string> voterIds(const std::string& n) {
+    std::set<std::string> out;
+    for (const auto& [id, state] : hubsOf(status(n)))
+      if (state == "voter") out.insert(id);
+    return out;
+  }
+  static std::string leaderOf(const std::string& n) {
+    json st = status(n);
+    return st.contains("cluster") ? st["cluster"].value("leader", "") : "";
+  }
+  // The leader's placement of `app` as `n` reads it: node id -> replicas (empty when none).
+  static std::map<std::string, int> placementOf(const std::string& n, const std::string& app) {
+    std::map<std::string, int> out;
+    json st = status(n);
+    if (!st.contains("cluster") || !st["cluster"].contains("placement")) return out;
+    const json& p = st["cluster"]["placement"];
+    if (!p.contains(app) || p[app].value("missing", -1) != 0) return out;
+    for (const auto& [id, count] : p[app]["nodes"].items()) out[id] = count.get<int>();
+    return out;
+  }
+  // The replicas of `app` that `n` reports running (-1: not listed, or no answer).
+  static int running(const std::string& n, const std::string& app) {
+    json st = status(n);
+    if (!st.contains("apps")) return -1;
+    for (const auto& a : st["apps"])
+      if (a.value("name", "") == app) return a["replicas"].value("running", -1);
+    return -1;
+  }
+  // `total` replicas of `app` are placed on nodes of `names` only, and each of those nodes reports
+  // running exactly its share.
+  static bool allRunningOn(const Names& names, const std::string& app, int total) {
+    std::map<std::string, std::string> by_id;
+    for (const auto& n : names) by_id[nodeId(n)] = n;
+    auto placed = placementOf(names[0], app);
+    int sum = 0;
+    for (const auto& [id, count] : placed) {
+      if (!by_id.contains(id) || running(by_id[id], app) != count) return false;
+      sum += count;
+    }
+    return sum == total;
+  }
+
+  // Commits the spread app `app` (a build, which the simulated runtime makes at once) with
+  // `replicas`, and removes the apps earlier tests of this suite committed.
+  static void useApp(const std::string& app, int replicas) {
+    std::map<std::string, std::optional<std::string>> files;
+    for (const char* old : {"kept", "moved"}) files["apps/" + std::string(old) + ".yaml"] = std::nullopt;
+    files["apps/" + app + ".yaml"] = "build: web\nreplicas: " + std::to_string(replicas) + "\n";
+    files["web/Dockerfile"] = "FROM shoal/busybox:local\n";
+    nodes_->spec().commit(files, "app " + app);
+  }
+
+  static std::string dump(const Names& names) {
+    std::string out;
+    for (const auto& n : names) out += "==== " + n + "\n" + status(n).dump() + "\n" + nodes_->logs(n);
+    return out;
+  }
+  static void report(const std::string& what, std::chrono::steady_clock::time_point since) {
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+    std::printf("[ timing   ] %s: %.1f s\n", what.c_str(), s);
+  }
+  static Names without(Names names, const std::string& gone) {
+    std::erase(names, gone);
+    return names;
+  }
+
+  // Four nodes started together form one cluster with three voters.
+  Names formFour(const std::string& test) {
+    std::string net = nodes_->network(test);
+    EXPECT_FALSE(net.empty());
+    Names names;
+    for (int i = 0; i < 4; ++i) names.push_back(run(net, test, i));
+    for (const auto& n : names) EXPECT_FALSE(n.empty());
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_TRUE(waitFor([&] { return votersAmong(names, 3); }, seconds(90))) << dump(names);
+    report(test + ": 4 nodes -> 3 voters", t0);
+    return names;
+  }
+
+  static inline std::unique_ptr<NodeContainers> nodes_;
+  Names started_;
+};
+
+TEST_F(HubsDockerTest, VotersFollowTheSizeOneThreeSevenThreeOneInOneCluster) {
+  std::string net = nodes_->network("grow");
+  ASSERT_FALSE(net.empty());
+  Names names{run(net, "grow", 0)};
+  ASSERT_FALSE(names[0].empty());
+  ASSERT_TRUE(waitFor([&] { return votersAmong(names, 1); }, seconds(60))) << dump(names);
+  std::string id = nodes_->clusterId(names[0]);
+  ASSERT_FALSE(id.empty());
+  auto sameCluster = [&] {
+    for (const auto& n : names) EXPECT_EQ(nodes_->clusterId(n), id) << n;
+  };
+
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 1; i < 3; ++i) names.push_back(run(net, "grow", i));
+  ASSERT_TRUE(waitFor([&] { return votersAmong(names, 3); }, seconds(90))) << dump(names);
+  report("1 -> 3 nodes: 3 voters", t0);
+  sameCluster();
+
+  t0 = std::chrono::steady_clock::now();
+  for (int i = 3; i < 7; ++i) names.push_back(run(net, "grow", i));
+  ASSERT_TRUE(waitFor([&] { return votersAmong(names, 5); }, seconds(120))) << dump(names);
+  report("3 -> 7 nodes: 5 voters", t0);
+  sameCluster();
+
+  // Shrink by docker stop, newest first (hubs among them hand their role over before they go).
+  // Each stop must end the node with exit code 0 within docker's 20 s grace.
+  t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 4; ++i) {
+    std::string leaver = names.back();
+    bool hub = voterIds(names[0]).contains(nodeId(leaver));
+    std::printf("[ stop     ] %s, %s\n", leaver.c_str(), hub ? "a voter" : "not a voter");
+    EXPECT_EQ(nodes_->stop(leaver), 0) << leaver << (hub ? " (a voter)" : "") << "\n" << nodes_->logs(leaver);
+    names.pop_back();
+    EXPECT_TRUE(waitFor([&] { return nodes_->oneCluster(names, static_cast<int>(names.size())); }, seconds(30)))
+        << dump(names);
+  }
+  ASSERT_TRUE(waitFor([&] { return votersAmong(names, 3); }, seconds(90))) << dump(names);
+  report("7 -> 3 nodes: 3 voters", t0);
+  sameCluster();
+
+  t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 2; ++i) {
+    std::string leaver = names.back();
+    EXPECT_EQ(nodes_->stop(leaver), 0) << leaver << "\n" << nodes_->logs(leaver);
+    names.pop_back();
+    EXPECT_TRUE(waitFor([&] { return nodes_->oneCluster(names, static_cast<int>(names.size())); }, seconds(30)))
+        << dump(names);
+  }
+  ASSERT_TRUE(waitFor([&] { return votersAmong(names, 1); }, seconds(90))) << dump(names);
+  report("3 -> 1 node: 1 voter", t0);
+  sameCluster();
+}
+
+TEST_F(HubsDockerTest, AKilledHubIsReplacedAndTheStoreKeepsItsRecords) {
+  Names names = formFour("hubkill");
+  if (HasFailure()) return;
+  std::string id = nodes_->clusterId(names[0]);
+  useApp("kept", 3);
+  ASSERT_TRUE(waitFor([&] { return allRunningOn(names, "kept", 3); }, seconds(60))) << dump(names);
+  std::map<std::string, int> before = placementOf(names[0], "kept");
+
+  // A hub that is not the leader (the leader's own failover is another story: its lease too).
+  std::string leader = leaderOf(names[0]);
+  auto voters = voterIds(names[0]);
+  std::string victim;
+  for (const auto& n : names)
+    if (std::string nid = nodeId(n); voters.contains(nid) && nid != leader) victim = n;
+  ASSERT_FALSE(victim.empty()) << dump(names);
+  std::string gone = nodeId(victim);
+  auto t0 = std::chrono::steady_clock::now();
+  nodes_->kill(victim);
+  Names rest = without(names, victim);
+  EXPECT_TRUE(waitFor([&] { return votersAmong(rest, 3); }, seconds(90))) << dump(rest);
+  report("hub killed -> 3 voters again", t0);
+  EXPECT_FALSE(voterIds(rest[0]).contains(gone));
+
+  // What was written before the kill is still there: the same cluster, and the placement record
+  // with every replica that was on a live node where it was (the dead node's moved elsewhere).
+  for (const auto& n : rest) EXPECT_EQ(nodes_->clusterId(n), id) << n;
+  EXPECT_TRUE(waitFor([&] { return allRunningOn(rest, "kept", 3); }, seconds(60))) << dump(rest);
+  auto after = placementOf(rest[0], "kept");
+  for (const auto& [node, count] : before) {
+    if (node == gone) continue;
+    EXPECT_GE(after[node], count) << "replicas of kept on " << node << " moved";
+  }
+}
+
+TEST_F(HubsDockerTest, AKilledWorkersReplicasRunOnLiveNodesAgain) {
+  Names names = formFour("workerkill");
+  if (HasFailure()) return;
+  // Four replicas on four nodes: the spread puts one on every node, so the worker has one.
+  useApp("moved", 4);
+  ASSERT_TRUE(waitFor([&] { return allRunningOn(names, "moved", 4); }, seconds(60))) << dump(names);
+  auto voters = voterIds(names[0]);
+  std::string victim;
+  for (const auto& n : names)
+    if (!voters.contains(nodeId(n))) victim = n;
+  ASSERT_FALSE(victim.empty()) << dump(names);
+  ASSERT_EQ(placementOf(names[0], "moved")[nodeId(victim)], 1) << dump(names);
+
+  auto t0 = std::chrono::steady_clock::now();
+  nodes_->kill(victim);
+  Names rest = without(names, victim);
+  EXPECT_TRUE(waitFor([&] { return nodes_->oneCluster(rest, 3) && allRunningOn(rest, "moved", 4); }, seconds(60)))
+      << dump(rest);
+  report("worker killed -> its replica runs on a live node", t0);
+  EXPECT_TRUE(votersAmong(rest, 3)) << dump(rest);
+}
+
+}  // namespace
+}  // namespace shoal::testing
