@@ -8,7 +8,8 @@
 //   replace-node-ms   placing again from that assignment after 10 nodes vanish (median of 5)
 //   replace-moved     replicas the re-placement moved to another node
 //
-// Usage: bench_sim [--nodes N] [--replicas M]   (defaults 1000 and 10000). Deterministic input
+// Usage: bench_sim [--nodes N] [--replicas M] [--world W]   (defaults 1000, 10000, 200; --world 0 skips
+// the whole-cluster run). Deterministic input
 // (seeded), wall time from std::chrono::steady_clock. Prints `key: value` lines.
 #include <algorithm>
 #include <chrono>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "cluster/placement.h"
+#include "tests/sim/sim_world.h"
 
 using namespace shoal;
 using Steady = std::chrono::steady_clock;
@@ -132,13 +134,60 @@ double timePlace(const PlacementInput& input, PlacementResult& out) {
   return median(ms);
 }
 
-bool parseArgs(int argc, char** argv, int& nodes, int& replicas) {
+// A whole cluster of `count` simulated nodes in this process (tests/sim/sim_world.h: the real
+// Membership and leader over SimEtcd, on a FakeClock advanced 500 ms per round): simulated seconds
+// until it formed with 5 hubs and every replica placed, then until 10 crashed nodes' replicas are
+// placed again; and the wall time the rounds took.
+void runWorld(int count) {
+  using shoal::sim::SimWorld;
+  auto wall = std::chrono::steady_clock::now();
+  SimWorld w;
+  w.setSpec(shoal::sim::simpleSpec(10, count / 2));
+  for (int i = 0; i < count; ++i) {
+    char id[16];
+    std::snprintf(id, sizeof id, "w%04d", i);
+    w.add(id, 2 + i % 7, (int64_t{2} + i % 15) << 30);
+  }
+  auto placedAll = [&] {
+    for (const auto& app : w.spec().apps) {
+      int total = 0;
+      for (auto* n : w.live()) total += n->containers.count(app.name) ? n->containers[app.name] : 0;
+      if (total != app.replicas) return false;
+    }
+    return true;
+  };
+  int rounds = 0;
+  while (rounds < 600 && !(w.clusters().size() == 1 && w.voters().size() == 5 && placedAll())) {
+    w.rounds(1);
+    ++rounds;
+  }
+  double form_s = rounds * 0.5;
+  std::vector<std::string> victims;
+  for (auto* n : w.live())
+    if (victims.size() < 10 && !n->containers.empty() && n->id != w.leader()) victims.push_back(n->id);
+  for (const auto& v : victims) w.crash(v);
+  int after = 0;
+  while (after < 600 && !placedAll()) {
+    w.rounds(1);
+    ++after;
+  }
+  double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
+  std::printf("world-nodes: %d\n", count);
+  std::printf("world-replicas: %d\n", 10 * (count / 2));
+  std::printf("world-formed-sim-s: %.1f%s\n", form_s, rounds >= 600 ? " (not formed)" : "");
+  std::printf("world-10-crashed-replaced-sim-s: %.1f%s\n", after * 0.5, after >= 600 ? " (not replaced)" : "");
+  std::printf("world-wall-s: %.1f\n", wall_s);
+}
+
+bool parseArgs(int argc, char** argv, int& nodes, int& replicas, int& world) {
   for (int i = 1; i < argc; ++i) {
     const bool has_value = i + 1 < argc;
     if (std::strcmp(argv[i], "--nodes") == 0 && has_value) {
       nodes = std::atoi(argv[++i]);
     } else if (std::strcmp(argv[i], "--replicas") == 0 && has_value) {
       replicas = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--world") == 0 && has_value) {
+      world = std::atoi(argv[++i]);
     } else {
       return false;
     }
@@ -150,8 +199,9 @@ bool parseArgs(int argc, char** argv, int& nodes, int& replicas) {
 
 int main(int argc, char** argv) {
   int node_count = 1000, replica_count = 10000;
-  if (!parseArgs(argc, argv, node_count, replica_count)) {
-    std::fprintf(stderr, "usage: bench_sim [--nodes N (> 10)] [--replicas M (> 0)]\n");
+  int world = 200;
+  if (!parseArgs(argc, argv, node_count, replica_count, world)) {
+    std::fprintf(stderr, "usage: bench_sim [--nodes N (> 10)] [--replicas M (> 0)] [--world N (0: skip)]\n");
     return 2;
   }
   std::mt19937 rng(20260101);
@@ -183,5 +233,6 @@ int main(int argc, char** argv) {
   std::printf("replace-node-ms: %.1f\n", replace_ms);
   std::printf("replace-moved: %d\n", second.moved);
   for (const auto& u : first.unplaced) std::fprintf(stderr, "%s\n", u.reason.c_str());
+  if (world > 0) runWorld(world);
   return 0;
 }
