@@ -58,6 +58,7 @@ struct Desired {
   // Apps whose desired version can't be known now (a build failed and there is no good version to
   // fall back to): their containers are left exactly as they are, never pruned.
   std::vector<std::string> held;
+  std::map<std::string, std::string> held_reasons;  // app -> why, when not the image
 };
 
 // The container configuration of `app` running `image` on this node (without a name).

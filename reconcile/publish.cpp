@@ -41,7 +41,10 @@ void Reconciler::publish(const Desired& desired, const Plan& plan, const std::ve
     AppReport a;
     a.name = held;
     a.phase = "held";
-    a.message = "no image for this commit and no earlier good version; containers left as they are";
+    auto why = desired.held_reasons.find(held);
+    a.message = why != desired.held_reasons.end()
+                    ? why->second
+                    : "no image for this commit and no earlier good version; containers left as they are";
     if (auto b = build_errors_.find(held); b != build_errors_.end()) a.build_error = b->second;
     apps.push_back(std::move(a));
   }

@@ -297,6 +297,8 @@ Desired Reconciler::desired() {
       // Clustered, and the leader has not placed the app (yet), or this node lost the store:
       // leave it exactly as it is.
       d.held.push_back(app->name);
+      d.held_reasons[app->name] = "not placed by the cluster's leader yet (or this node can't reach the store); "
+                                  "containers left as they are";
       continue;
     }
     if (image == images_.end()) {

@@ -487,6 +487,15 @@ TEST_F(RoleDataTest, ANodeThatNeverHeldTheRoleRemovesNothingAndAnUnplacedAppIsLe
   EXPECT_TRUE(mine().empty());
   EXPECT_EQ(runtime_.callsForTest("removeVolume"), 0);
   EXPECT_TRUE(events("role.released").empty());
+  bool shown = false;
+  for (const auto& a : r->report().apps) {
+    if (a.name != "web") continue;
+    shown = true;
+    EXPECT_EQ(a.phase, "held");
+    EXPECT_EQ(a.message, "not placed by the cluster's leader yet (or this node can't reach the store); "
+                         "containers left as they are");
+  }
+  EXPECT_TRUE(shown) << "the status says why web is held";
 }
 
 TEST_F(RoleDataTest, AVolumeInUseIsReportedOnceAndRemovedWhenItIsFree) {
