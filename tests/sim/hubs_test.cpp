@@ -10,7 +10,7 @@ namespace shoal::sim {
 namespace {
 
 std::string nodeId(int i) {
-  char buf[8];
+  char buf[16];
   std::snprintf(buf, sizeof buf, "n%02d", i);
   return buf;
 }
