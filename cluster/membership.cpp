@@ -580,6 +580,10 @@ TimePoint Membership::stay(TimePoint now) {
   if (st) {
     store_failures_ = 0;
     last_store_ok_ = now;
+    {
+      std::lock_guard lock(mu_);
+      if (status_.reason.starts_with("store unreachable")) status_.reason.clear();
+    }
     if (admins_) {
       if (isLeader() && now >= next_merge_check_) checkMerge(now);
       followMerge(now);
