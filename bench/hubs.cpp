@@ -67,7 +67,7 @@ class Cluster {
       if (!nodes_.run(n.name, net_)) return nullptr;
     } else {
       // NodeContainers::run takes no extra flags: the same command, plus the mount.
-      auto r = sh("docker run -d --name " + n.name + " --hostname " + n.name + " --network " + net_ +
+      auto r = sh("docker run -d --name " + n.name + " --hostname " + n.name + " --stop-timeout 40 --network " + net_ +
                   " --network-alias shoal -v " + nodes_.spec().bare() + ":/spec:ro -v " + node_yaml +
                   ":/etc/shoal/node.yaml:ro " + nodes_.tag());
       if (r.exit_code != 0) return std::fprintf(stderr, "docker run: %s\n", r.output.c_str()), nullptr;

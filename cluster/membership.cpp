@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <thread>
 
 #include "cluster/pki.h"
 #include "common/duration.h"
@@ -901,7 +902,14 @@ void Membership::leaveHubs() {
   if (!other_voter) return;
   for (const auto& m : *members) {
     if (m.name != options_.node_id) continue;
-    if (auto st = admin->remove(m.id); !st) {
+    // etcd refuses membership changes for 5 s after one ("unhealthy cluster"): retry a while,
+    // since leaving the voters later is not possible (a gone voter counts against the quorum).
+    Status st = admin->remove(m.id);
+    for (int i = 0; i < 12 && !st && st.error().message.find("unhealthy cluster") != std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      st = admin->remove(m.id);
+    }
+    if (!st) {
       logger("cluster")->warn("leaving: cannot leave the etcd voters: {}", st.error().message);
       return;
     }

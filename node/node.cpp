@@ -78,8 +78,11 @@ ApiResponse peerRoute(const ApiRequest& request, const Membership& membership) {
   return ApiResponse{200, "application/json", answerToJson(membership.answer()), {}};
 }
 
-// How long a stopping node waits for the leader to hand its hub role and replicas over.
-constexpr std::chrono::milliseconds kHandoverTimeout{7000};
+// How long a stopping node waits for the leader to hand its hub role and replicas over. A sole hub
+// leaving needs a learner added, promoted and itself removed, and etcd 3.4 refuses membership
+// changes for 5 s after one: give node containers `--stop-timeout 40` (docker's default, 10 s,
+// cuts the handover short; the node then leaves the voters itself if another voter stays).
+constexpr std::chrono::milliseconds kHandoverTimeout{30000};
 
 // Builds discovery, the prober, the etcd hub, membership and the peer endpoint.
 Status buildCluster(NodeContext& ctx) {

@@ -90,7 +90,7 @@ std::string NodeContainers::network(const std::string& suffix) {
 
 bool NodeContainers::run(const std::string& name, const std::string& network, const std::string& ip) {
   std::string cmd = "docker run -d --name " + name + " --hostname " + name + " --network " + network +
-                    " --network-alias shoal -v " + spec_->bare() + ":/spec:ro ";
+                    " --network-alias shoal --stop-timeout 40 -v " + spec_->bare() + ":/spec:ro ";
   if (!ip.empty()) cmd += "--ip " + ip + " ";
   auto r = sh(cmd + tag_);
   if (r.exit_code != 0) {

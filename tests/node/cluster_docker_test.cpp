@@ -41,7 +41,7 @@ TEST_F(ClusterDockerTest, FiveStartedTogetherFormOneClusterASixthJoinsStopLeaves
   ASSERT_TRUE(waitFor([&] { return nodes_->oneCluster(names, 5); }, seconds(60))) << dump(names);
   int hubs = 0;
   for (const auto& n : names) hubs += nodes_->isHub(n);
-  EXPECT_EQ(hubs, 1);
+  EXPECT_GE(hubs, 1) << "the hub set grows to 3 (hubs_docker_test follows that)";
 
   names.push_back(name("form", 5));
   ASSERT_TRUE(nodes_->run(names.back(), net));
