@@ -235,7 +235,16 @@ TimePoint Membership::discover(TimePoint now) {
 Status Membership::originate(TimePoint now) {
   if (auto st = hub_.start(); !st) return fail(st.error().code, "etcd: " + st.error().message);
   auto kv = stores_({hub_.localUrl()});
-  ClusterInfo info{randomId(), options_.cluster_name, ms(now), options_.node_id, 1};
+  std::string id = randomId();
+  if (options_.id_seed != 0) {
+    // Simulations replay from a seed: ids from the seed, this node, the (fake) clock and a count.
+    std::mt19937_64 rng(options_.id_seed ^ std::hash<std::string>{}(options_.node_id) ^ ++ids_made_ ^
+                        (static_cast<uint64_t>(ms(now)) << 20));
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+    id = buf;
+  }
+  ClusterInfo info{id, options_.cluster_name, ms(now), options_.node_id, 1};
   KeyValue current;
   auto created = kv->putIfAbsent(kClusterKey, clusterJson(info).dump(), 0, &current);
   if (!created) return fail(created.error().code, "writing the cluster record: " + created.error().message);

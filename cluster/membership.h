@@ -94,6 +94,9 @@ struct MembershipOptions {
   Duration leader_interval{1000};  // between the leader's rounds
   // Set: the machine's cpus, memory and disk are these instead of the host's (simulated nodes).
   std::optional<NodeFacts> facts;
+  // Non-zero: cluster ids are drawn from this seed instead of the system's randomness, so that a
+  // simulation replays exactly from its seed.
+  uint64_t id_seed = 0;
 };
 
 enum class Phase { kDiscovering, kMember };
@@ -223,7 +226,8 @@ class Membership : public ClusterView {
   std::optional<FormationDecision> merge_order_;  // the leader's /shoal/merge, as last read
   TimePoint merge_seen_{};
   std::atomic<bool> leaving_{false};
-  bool leave_published_ = false;  // loop thread: the record saying so is written
+  bool leave_published_ = false;
+  uint64_t ids_made_ = 0;  // clusters originated (id_seed)  // loop thread: the record saying so is written
 
   // Shared with the peer endpoint and the reconciler.
   mutable std::mutex mu_;

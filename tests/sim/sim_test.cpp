@@ -39,7 +39,7 @@ Outcome runSeed(uint64_t seed, bool partitions) {
   std::ostringstream log;
   const bool recover = seed % 2 == 1;
 
-  SimWorld w;
+  SimWorld w(Duration(4000), seed);
   Spec spec = simpleSpec(pick(1, 3), pick(1, 5));
   if (recover) {
     spec.cluster.quorum_loss = QuorumLoss::kRecover;

@@ -47,8 +47,9 @@ class WorldProber : public Prober {
 
 }  // namespace
 
-SimWorld::SimWorld(Duration lease_ttl)
+SimWorld::SimWorld(Duration lease_ttl, uint64_t seed)
     : lease_ttl_(lease_ttl),
+      seed_(seed == 0 ? 1 : seed),
       spec_(std::make_shared<const Spec>(simpleSpec(0, 0))),
       root_((fs::temp_directory_path() / ("shoal-sim-" + std::to_string(getpid()) + "-" +
                                           std::to_string(reinterpret_cast<uintptr_t>(this))))
@@ -89,6 +90,7 @@ void SimWorld::start(SimNode& n) {
   o.data_dir = n.dir;
   o.advertise = n.address;
   o.lease_ttl = lease_ttl_;
+  o.id_seed = seed_;
   o.formation.stable_for = Duration(2000);
   o.merge_interval = Duration(2000);
   NodeFacts facts;

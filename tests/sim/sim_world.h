@@ -42,7 +42,8 @@ struct SimNode {
 
 class SimWorld {
  public:
-  explicit SimWorld(Duration lease_ttl = Duration(4000));
+  // `seed`: cluster ids are drawn from it, so that a world replays exactly.
+  explicit SimWorld(Duration lease_ttl = Duration(4000), uint64_t seed = 1);
   ~SimWorld();
 
   FakeClock clock;
@@ -77,6 +78,7 @@ class SimWorld {
   void follow(SimNode& n);
 
   Duration lease_ttl_;
+  uint64_t seed_;
   std::shared_ptr<const Spec> spec_;
   std::string root_;
   std::vector<std::string> addresses_;
