@@ -523,9 +523,10 @@ std::optional<FormationDecision> Membership::followHubs(const ClusterInfo& own,
                                                         const std::vector<ProbeAnswer>& answers) const {
   std::map<std::string, int> moved;  // cluster id -> hubs of `own` now in it
   std::map<std::string, const ProbeAnswer*> any;
-  size_t hubs = status().hub_records.size();
+  const auto records = status().hub_records;  // one snapshot, not a status copy per answer
+  size_t hubs = records.size();
   for (const auto& a : answers) {
-    if (!a.cluster || a.cluster->id == own.id || !status().hub_records.count(a.node_id)) continue;
+    if (!a.cluster || a.cluster->id == own.id || !records.count(a.node_id)) continue;
     ++moved[a.cluster->id];
     any[a.cluster->id] = &a;
   }
