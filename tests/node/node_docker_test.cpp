@@ -276,7 +276,8 @@ TEST_F(NodeDockerTest, MinNodesHoldsAppsAndReleasesThem) {
     auto rs = rows();
     return rs.size() == 2 && rs[0].state == "paused" && rs[1].state == "paused";
   }, 20s)) << status().dump(2);
-  EXPECT_EQ(status()["cluster"]["apps"], "pause");
+  // Docker shows the pause before the reconcile pass that made it publishes its status.
+  EXPECT_TRUE(waitFor([&] { return status()["cluster"]["apps"] == "pause"; }, 10s)) << status().dump(2);
   files["cluster.yaml"] = clusterYaml(2, "stop");
   repo_->commit(files, "min 2, stop");
   ASSERT_TRUE(waitFor([&] {
