@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/duration.h"
 #include "runtime/docker_stream.h"
 
 namespace shoal {
@@ -120,9 +121,28 @@ void FakeRuntime::markExited(Container& c, int code) {
   emit(c, "die");
 }
 
+void FakeRuntime::simulateHealthChecks(bool on) {
+  std::lock_guard lock(mu_);
+  simulate_health_ = on;
+}
+
+void FakeRuntime::runHealthChecks() {
+  if (!simulate_health_) return;
+  for (auto& [id, c] : containers_) {
+    if (c.info.state != ContainerState::kRunning || c.info.health != Health::kStarting || !c.config.health) continue;
+    Duration after = c.config.health->interval;
+    if (auto e = c.config.env.find("SHOAL_SIM_HEALTHY_AFTER"); e != c.config.env.end())
+      after += parseDuration(e->second).value_or(Duration(0));
+    if (clock_.now() - c.info.started < after) continue;
+    c.info.health = Health::kHealthy;
+    emit(c, "health_status: healthy");
+  }
+}
+
 Result<std::vector<ContainerInfo>> FakeRuntime::list(const Labels& labels) {
   std::lock_guard lock(mu_);
   if (auto st = takeCall("list"); !st) return std::unexpected(st.error());
+  runHealthChecks();
   std::vector<const Container*> found;
   for (const auto& [id, c] : containers_)
     if (carries(c.info.labels, labels)) found.push_back(&c);
@@ -135,6 +155,7 @@ Result<std::vector<ContainerInfo>> FakeRuntime::list(const Labels& labels) {
 Result<ContainerInfo> FakeRuntime::inspect(const std::string& id) {
   std::lock_guard lock(mu_);
   if (auto st = takeCall("inspect"); !st) return std::unexpected(st.error());
+  runHealthChecks();
   const Container* c = find(id);
   if (!c) return noSuch("inspect container " + id, id);
   return c->info;

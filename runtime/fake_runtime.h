@@ -37,6 +37,11 @@ class FakeRuntime : public ContainerRuntime {
   Status watchEvents(const Labels& labels, const std::function<void(const ContainerEvent&)>& on_event,
                      std::stop_token stop) override;
 
+  // `runtime: sim` (node.yaml): health checks answer by themselves. A running container with a
+  // check turns healthy once it has run for the check's interval plus the duration in its env
+  // SHOAL_SIM_HEALTHY_AFTER (none: 0), seen at the next list or inspect. Off: only the knobs do.
+  void simulateHealthChecks(bool on);
+
   // --- knobs; `op` is a method name: "list" "inspect" "create" "start" "stop" "pause" "unpause"
   // "remove" "logs" "removeVolume" "imageExists" "build" "watchEvents".
   // The next call of `op` fails with `error` (queued: several calls fail in turn).
@@ -83,11 +88,13 @@ class FakeRuntime : public ContainerRuntime {
   void assignPorts(Container& c);  // REQUIRES(mu_)
   void markExited(Container& c, int code);  // REQUIRES(mu_)
   bool hostPortTaken(int port, const std::string& proto) const;  // REQUIRES(mu_)
+  void runHealthChecks();  // REQUIRES(mu_)
 
   Clock& clock_;
   mutable std::mutex mu_;
   std::condition_variable_any cv_;  // waits on a stop_token too
   uint64_t next_seq_ = 1;                                 // GUARDED_BY(mu_)
+  bool simulate_health_ = false;                          // GUARDED_BY(mu_)
   std::map<std::string, Container> containers_;          // GUARDED_BY(mu_) by id
   std::set<std::string> images_;                          // GUARDED_BY(mu_)
   std::set<std::string> volumes_;                         // GUARDED_BY(mu_)

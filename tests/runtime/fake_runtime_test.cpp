@@ -54,6 +54,30 @@ TEST_F(FakeRuntimeTest, CreateStartInspectWithClockTimes) {
   EXPECT_TRUE(rt_.start(*id));  // already running: Docker's 304, not an error
 }
 
+// runtime: sim: a check answers healthy once the container ran its interval plus
+// SHOAL_SIM_HEALTHY_AFTER; unless simulated, health changes only by the knob.
+TEST_F(FakeRuntimeTest, SimulatedHealthChecksTurnHealthyAfterTheirDelay) {
+  ContainerConfig c = config("web-1", true);
+  c.health->interval = Duration(500);
+  c.env["SHOAL_SIM_HEALTHY_AFTER"] = "4s";
+  auto id = rt_.create(c);
+  ASSERT_TRUE(id);
+  ASSERT_TRUE(rt_.start(*id));
+  std::string plain = running("web-2", true);
+  clock_.advance(Duration(10000));
+  EXPECT_EQ(rt_.inspect(*id)->health, Health::kStarting) << "not simulated: the knob decides";
+  rt_.simulateHealthChecks(true);
+  ASSERT_TRUE(rt_.stop(*id, Duration(0)));
+  ASSERT_TRUE(rt_.start(*id));
+  clock_.advance(Duration(4499));
+  EXPECT_EQ(rt_.inspect(*id)->health, Health::kStarting);
+  EXPECT_EQ(rt_.inspect(plain)->health, Health::kHealthy);  // its interval (2 s) passed
+  clock_.advance(Duration(1));
+  auto listed = rt_.list({{"shoal.app", "web"}});
+  ASSERT_TRUE(listed);
+  for (const auto& info : *listed) EXPECT_EQ(info.health, Health::kHealthy) << info.name;
+}
+
 TEST_F(FakeRuntimeTest, NoHealthcheckMeansNoHealth) {
   std::string id = running("web-1");
   EXPECT_EQ(rt_.inspect(id)->health, Health::kNone);
