@@ -168,10 +168,7 @@ Result<std::string> EtcdAdmin::call(const std::string& path, const std::string& 
     if (reply->status == 200 && !reply->body.starts_with("{\"error\"")) return std::move(reply->body);
     auto e = etcd::parseError(reply->body);
     if (!e) {
-      failures.push_back(Error{ErrorCode::kUnavailable,
-                               "etcd " + endpoint + ": " + what + ": HTTP " + std::to_string(reply->status) + ": " +
-                                   reply->body.substr(0, 200),
-                               true});
+      failures.push_back(etcd::unparsedReply(endpoint, what, reply->status, reply->body));
       continue;
     }
     Error err = etcd::adminError(e->message, e->code, "etcd " + endpoint + ": " + what);
@@ -220,9 +217,7 @@ Result<EtcdEndpointStatus> EtcdAdmin::status(const std::string& endpoint) {
   if (!reply) return std::unexpected(reply.error());
   if (reply->status != 200 || reply->body.starts_with("{\"error\"")) {
     auto e = etcd::parseError(reply->body);
-    if (!e)
-      return unavailable("etcd " + endpoint + ": status: HTTP " + std::to_string(reply->status) + ": " +
-                         reply->body.substr(0, 200));
+    if (!e) return std::unexpected(etcd::unparsedReply(endpoint, "status", reply->status, reply->body));
     return std::unexpected(etcd::adminError(e->message, e->code, "etcd " + endpoint + ": status"));
   }
   return etcd::parseStatus(reply->body);

@@ -197,6 +197,11 @@ std::string memberUpdateBody(const std::string& member_id, const std::vector<std
   return json{{"ID", member_id}, {"peerURLs", peer_urls}}.dump();
 }
 
+Error unparsedReply(const std::string& endpoint, const std::string& what, long status, const std::string& body) {
+  return Error{ErrorCode::kUnavailable,
+               "etcd " + endpoint + ": " + what + ": HTTP " + std::to_string(status) + ": " + body.substr(0, 200), true};
+}
+
 std::optional<GrpcError> parseError(const std::string& body) {
   auto j = parseObject(body);
   if (!j) return std::nullopt;

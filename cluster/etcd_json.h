@@ -39,6 +39,9 @@ struct GrpcError {
   std::string message;
 };
 std::optional<GrpcError> parseError(const std::string& body);
+// An answer that is neither a result nor an etcd error (a proxy's page, a truncated body):
+// retryable kUnavailable "etcd <endpoint>: <what>: HTTP <status>: <first 200 bytes>".
+Error unparsedReply(const std::string& endpoint, const std::string& what, long status, const std::string& body);
 
 // Malformed replies are kInternal errors naming what was expected.
 Result<std::vector<KeyValue>> parseRange(const std::string& body);

@@ -75,10 +75,7 @@ Result<std::string> EtcdKv::call(const std::string& path, const std::string& bod
     if (reply->status != 200 || reply->body.starts_with("{\"error\"")) {
       auto e = etcd::parseError(reply->body);
       if (!e) {
-        failures.push_back(Error{ErrorCode::kUnavailable,
-                                 "etcd " + endpoint + ": " + what + ": HTTP " + std::to_string(reply->status) + ": " +
-                                     reply->body.substr(0, 200),
-                                 true});
+        failures.push_back(etcd::unparsedReply(endpoint, what, reply->status, reply->body));
         continue;
       }
       Error err = grpcError(*e, endpoint, what);

@@ -16,6 +16,13 @@ const char* kHeader = R"("header":{"cluster_id":"4413430038002765639","member_id
 
 std::string withHeader(const std::string& rest) { return std::string("{") + kHeader + (rest.empty() ? "" : "," + rest) + "}"; }
 
+TEST(GatewayJson, AnUnparsedReplyIsRetryableAndQuotesTheStartOfTheBody) {
+  Error e = unparsedReply("https://10.0.0.2:2379", "put", 502, "<html>" + std::string(300, 'x'));
+  EXPECT_EQ(e.code, ErrorCode::kUnavailable);
+  EXPECT_TRUE(e.retryable);
+  EXPECT_EQ(e.message, "etcd https://10.0.0.2:2379: put: HTTP 502: <html>" + std::string(194, 'x'));
+}
+
 TEST(GatewayJson, Base64RoundTripsEveryLength) {
   EXPECT_EQ(base64Encode(""), "");
   EXPECT_EQ(base64Encode("a"), "YQ==");
