@@ -104,6 +104,13 @@ Result<bool> Controller::hubStep(KvStore& kv, HubAdmin& admin, const ClusterStat
     if (!m.name.empty()) node_of[m.id] = m.name;
   std::set<uint64_t> member_ids;
   for (const auto& m : *listed) member_ids.insert(m.id);
+  // The etcd member id of `node` (0: none).
+  auto memberIdOf = [&](const std::string& node) {
+    uint64_t id = 0;
+    for (const auto& [mid, n] : node_of)
+      if (n == node && member_ids.contains(mid)) id = mid;
+    return id;
+  };
 
   // 1. Records of members that are gone.
   for (const auto& [node, rec] : state.hubs) {
@@ -142,16 +149,26 @@ Result<bool> Controller::hubStep(KvStore& kv, HubAdmin& admin, const ClusterStat
     return true;
   }
 
-  // 3. Voters whose node is gone: at most (voters-1)/2 per round, so a majority always remains.
+  // 3. Voters whose node is gone, or stuck (its node runs no etcd: a voter that lost its data can
+  // only come back removed and added again): at most (voters-1)/2 per round, so a majority always
+  // remains.
   std::vector<std::string> voters;
   std::vector<const EtcdMember*> dead;
+  std::map<std::string, TimePoint> not_serving;
+  std::set<std::string> stuck;
   for (const auto& m : *listed) {
     std::string node = node_of.count(m.id) ? node_of[m.id] : "";
-    if (!node.empty() && alive.contains(node))
+    if (!node.empty() && alive.contains(node) && !by_id[node]->hub) {
+      auto since = not_serving_since_.find(node);
+      not_serving[node] = since == not_serving_since_.end() ? now : since->second;
+      if (now - not_serving[node] >= options_.voter_stuck) stuck.insert(node);
+    }
+    if (!node.empty() && alive.contains(node) && !stuck.contains(node))
       voters.push_back(node);
     else
       dead.push_back(&m);
   }
+  not_serving_since_ = std::move(not_serving);
   if (!dead.empty()) {
     size_t limit = (listed->size() - 1) / 2;
     size_t removed = 0;
@@ -161,8 +178,11 @@ Result<bool> Controller::hubStep(KvStore& kv, HubAdmin& admin, const ClusterStat
         return std::unexpected(st.error());
       std::string node = node_of.count(m->id) ? node_of[m->id] : "";
       if (!node.empty()) (void)kv.remove(kHubsPrefix + node);
+      std::string why = stuck.contains(node) ? "its node has run no etcd for " +
+                                                   std::to_string(options_.voter_stuck.count() / 1000) + " s"
+                                             : "its node is gone";
       event("warn", "hub.removed",
-            "hub " + (node.empty() ? std::to_string(m->id) : shortId(node)) + " removed: its node is gone (" +
+            "hub " + (node.empty() ? std::to_string(m->id) : shortId(node)) + " removed: " + why + " (" +
                 std::to_string(listed->size() - 1 - removed) + " etcd members left)");
       ++removed;
     }
@@ -175,10 +195,7 @@ Result<bool> Controller::hubStep(KvStore& kv, HubAdmin& admin, const ClusterStat
   if (voters.size() > 1) {
     for (const auto& node : voters) {
       if (!by_id.count(node) || !by_id[node]->leaving) continue;
-      uint64_t id = 0;
-      for (const auto& [mid, n] : node_of)
-        if (n == node && member_ids.contains(mid)) id = mid;
-      if (auto st = admin.remove(id); !st && st.error().code != ErrorCode::kNotFound)
+      if (auto st = admin.remove(memberIdOf(node)); !st && st.error().code != ErrorCode::kNotFound)
         return std::unexpected(st.error());
       if (auto st = kv.remove(kHubsPrefix + node); !st) return std::unexpected(st.error());
       event("info", "hub.demoted", "node " + shortId(node) + " removed: it is leaving (" +
@@ -216,9 +233,7 @@ Result<bool> Controller::hubStep(KvStore& kv, HubAdmin& admin, const ClusterStat
     return true;
   }
   if (!c.remove.empty() && voters.size() > 1) {
-    uint64_t id = 0;
-    for (const auto& [mid, node] : node_of)
-      if (node == c.remove && member_ids.contains(mid)) id = mid;
+    uint64_t id = memberIdOf(c.remove);
     if (id == 0) return false;
     if (auto st = admin.remove(id); !st && st.error().code != ErrorCode::kNotFound) return std::unexpected(st.error());
     if (auto st = kv.remove(kHubsPrefix + c.remove); !st) return std::unexpected(st.error());

@@ -7,7 +7,8 @@
 //  1. hub records whose etcd member is gone (a failed add, a recovery) are deleted;
 //  2. a learner is promoted once caught up, or removed if its node is gone or it has not caught
 //     up within `learner_timeout`;
-//  3. voters whose node is gone are removed, at most (voters-1)/2 per round;
+//  3. voters whose node is gone, or whose node has run no etcd for `voter_stuck` (its data lost:
+//     it can't start as the voter it is), are removed, at most (voters-1)/2 per round;
 //  4. the hub choice (roles.h) is carried out one change at a time: an addition adds a learner
 //     and writes its hub record (with etcd's --initial-cluster); a removal removes the member,
 //     then its record;
@@ -46,6 +47,7 @@ struct ClusterState {
 struct ControllerOptions {
   Duration learner_timeout{60000};  // a learner not caught up by then is removed
   Duration settle{2000};            // a new spread app is first placed once the members held still this long
+  Duration voter_stuck{30000};      // a voter whose live node runs no etcd this long is removed
 };
 
 class Controller {
@@ -72,6 +74,7 @@ class Controller {
   std::map<std::string, std::string> last_unplaced_;  // app -> reason last reported
   std::set<std::string> last_members_;                // placed-on candidates, as last seen
   TimePoint members_since_{};                         // since when they are unchanged
+  std::map<std::string, TimePoint> not_serving_since_;  // voter node -> since when it runs no etcd
 };
 
 // The candidates roles.h scores, from the members' facts.

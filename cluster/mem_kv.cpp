@@ -97,6 +97,11 @@ void MemKv::copyFrom(const MemKv& other) {
   state_->leases = other.state_->leases;
 }
 
+void MemKv::setNextLease(LeaseId next) {
+  std::lock_guard lock(state_->mu);
+  state_->next_lease = next;
+}
+
 void MemKv::renewLeases() {
   std::lock_guard lock(state_->mu);
   TimePoint now = state_->clock.now();

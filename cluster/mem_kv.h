@@ -40,6 +40,9 @@ class MemKv : public KvStore {
   // Replaces this store's keys, leases and revision with a copy of `other`'s (an etcd member's data
   // copied, as --force-new-cluster starts from it).
   void copyFrom(const MemKv& other);
+  // The next lease id granted. etcd draws lease ids from its member id, so two clusters do not
+  // hand out the same ids; SimEtcd gives each store its own range the same way.
+  void setNextLease(LeaseId next);
   // The store's current revision (0 before the first change).
   int64_t revisionForTest() const;
 

@@ -67,17 +67,21 @@ std::string hostPort(const std::string& host, int port) { return PeerAddress{hos
 
 }  // namespace
 
-NodeFacts readFacts(const std::string& data_dir, TimePoint started, TimePoint now) {
+NodeFacts readFacts(const std::string& data_dir) {
   NodeFacts f;
   f.cpus = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
   struct sysinfo si {};
-  if (sysinfo(&si) == 0) f.memory_bytes = static_cast<int64_t>(si.totalram) * si.mem_unit;
+  if (sysinfo(&si) == 0) {
+    f.memory_bytes = static_cast<int64_t>(si.totalram) * si.mem_unit;
+    // The machine's, not the process's: a node restarted (an upgrade, a crash) is no less proven,
+    // a machine that just booted is.
+    f.uptime_s = si.uptime;
+  }
   struct statvfs vfs {};
   if (statvfs(data_dir.c_str(), &vfs) == 0) {
     f.disk_free_bytes = static_cast<int64_t>(vfs.f_bavail) * static_cast<int64_t>(vfs.f_frsize);
     f.disk_total_bytes = static_cast<int64_t>(vfs.f_blocks) * static_cast<int64_t>(vfs.f_frsize);
   }
-  f.uptime_s = std::chrono::duration_cast<std::chrono::seconds>(now - started).count();
   return f;
 }
 
@@ -126,8 +130,18 @@ TimePoint Membership::tick() {
 
 bool Membership::returnOrRejoin(TimePoint now) {
   if (hub_.hasData()) {
+    if (!held_cluster_) {
+      held_cluster_ = rememberedCluster();
+      held_seen_ = now;
+    }
     if (auto st = hub_.start(); !st) {
       event("error", "cluster.return_failed", "etcd data present but etcd does not start: " + st.error().message);
+      if (st.error().code == ErrorCode::kConflict) {
+        // Removed from its cluster while away: the data is no vote any more.
+        if (auto d = hub_.dissolve(); !d) logger("cluster")->warn("etcd: {}", d.error().message);
+        held_cluster_.reset();
+        event("info", "hub.data_dropped", "this node's etcd member was removed from its cluster: its data is deleted");
+      }
       return false;
     }
     if (auto st = connect({hub_.localUrl()}, std::nullopt, true, now); !st) {
@@ -200,6 +214,53 @@ std::vector<ProbeAnswer> Membership::probeRound(std::vector<std::string>* skippe
   return answers;
 }
 
+// The cluster this node last belonged to, from membership.json (none if it has no memory).
+std::optional<std::string> Membership::rememberedCluster() const {
+  auto text = pki::readFile(options_.data_dir + "/membership.json", "membership memory");
+  if (!text) return std::nullopt;
+  auto j = json::parse(*text, nullptr, false);
+  if (!j.is_object() || !j.contains("cluster") || !j["cluster"].is_object()) return std::nullopt;
+  auto c = clusterFromJson(j["cluster"].dump());
+  if (!c) return std::nullopt;
+  return c->id;
+}
+
+// A node holding etcd data of a cluster whose quorum is lost holds a vote of it: originating a
+// cluster, or joining another, would delete that data, and the cluster could never have its
+// quorum back. While some node still answers for that cluster (it waits for its hubs too), this
+// node keeps its etcd running on that data and returns through it once the quorum is back.
+// True: hold (do not act on the formation decision).
+bool Membership::holdVote(const std::vector<ProbeAnswer>& answers, TimePoint now) {
+  if (!held_cluster_ || !hub_.hasData()) return false;
+  for (const auto& a : answers)
+    if (a.cluster && a.cluster->id == *held_cluster_) held_seen_ = now;
+  if (now - held_seen_ >= options_.lease_ttl * 6) {
+    held_cluster_.reset();  // nobody answers for it any more: it dissolved or is gone for good
+    hub_.stop();
+    return false;
+  }
+  if (!hub_.running()) {
+    if (auto st = hub_.start(); !st) {
+      if (st.error().code != ErrorCode::kConflict) return true;
+      if (auto d = hub_.dissolve(); !d) logger("cluster")->warn("etcd: {}", d.error().message);
+      held_cluster_.reset();
+      event("info", "hub.data_dropped", "this node's etcd member was removed from its cluster: its data is deleted");
+      return false;
+    }
+  }
+  if (now >= next_return_) {
+    next_return_ = now + options_.lease_ttl / 2;
+    if (connect({hub_.localUrl()}, held_cluster_, true, now)) {
+      event("info", "cluster.returned", "returned as a hub of cluster " + *held_cluster_ + ": its quorum is back");
+      held_cluster_.reset();
+      return true;
+    }
+  }
+  std::lock_guard lock(mu_);
+  status_.reason = "holding etcd data of cluster " + *held_cluster_ + " (a vote): waiting for its quorum to come back";
+  return true;
+}
+
 TimePoint Membership::discover(TimePoint now) {
   auto answers = probeRound(nullptr);
   FormationDecision d = formation_->step(answers, now, ignored(now));
@@ -207,6 +268,7 @@ TimePoint Membership::discover(TimePoint now) {
     std::lock_guard lock(mu_);
     status_.reason = d.reason;
   }
+  if (holdVote(answers, now)) return now + options_.probe_interval;
   if (d.kind == FormationKind::kOriginate) {
     if (auto st = originate(now); !st) {
       event("error", "cluster.originate_failed", st.error().message);
@@ -313,7 +375,7 @@ MemberRecord Membership::selfRecord(TimePoint now) const {
     m.facts = *options_.facts;
     m.facts.uptime_s = std::chrono::duration_cast<std::chrono::seconds>(now - started_).count();
   } else {
-    m.facts = readFacts(options_.data_dir, started_, now);
+    m.facts = readFacts(options_.data_dir);
   }
   m.facts.version = options_.version;
   m.facts.labels = options_.labels;
@@ -321,6 +383,7 @@ MemberRecord Membership::selfRecord(TimePoint now) const {
   m.leaving = leaving_;
   std::lock_guard lock(mu_);
   m.facts.hub_rtt_ms = hub_rtt_ms_;
+  m.ready = ready_;
   m.hub = status_.hub;
   if (m.hub) m.etcd_url = hub_.clientUrl();
   m.registered_at = ms(now);
@@ -353,13 +416,16 @@ Status Membership::refresh() {
   std::vector<MemberRecord> members;
   std::vector<std::string> hubs;
   std::optional<std::string> checker, head, leader;
+  std::optional<ClusterInfo> record;
   std::optional<FormationDecision> merge;
   LeaseId checker_lease = 0, leader_lease = 0;
   std::map<std::string, HubRecord> hub_records;
   std::map<std::string, std::vector<std::string>> roles;
   std::map<std::string, PlacementRecord> placements;
   for (const auto& kv : *list) {
-    if (kv.key == kCheckerKey) {
+    if (kv.key == kClusterKey) {
+      record = clusterFromJson(kv.value);
+    } else if (kv.key == kCheckerKey) {
       checker = kv.value;
       checker_lease = kv.lease;
     } else if (kv.key == kMergeKey) {
@@ -390,6 +456,7 @@ Status Membership::refresh() {
       if (auto m = memberFromJson(kv.value)) members.push_back(std::move(*m));
     }
   }
+  if (auto st = sameCluster(record); !st) return st;
   // The store's endpoints: the hubs' etcd, voters only once the leader keeps hub records (a
   // learner serves no client).
   for (const auto& m : members) {
@@ -424,6 +491,26 @@ Status Membership::refresh() {
   return ok();
 }
 
+// A hub's address can come to serve another cluster (the hub restarted and originated one, or
+// joined another): this node's records must not go there. `record` is the cluster record the store
+// holds (none: not a shoal store, or one being made).
+Status Membership::sameCluster(const std::optional<ClusterInfo>& record) const {
+  auto own = status().cluster;
+  if (!own || (record && record->id == own->id)) return ok();
+  std::string where = kv_endpoints_.empty() ? "the store" : "the store at " + kv_endpoints_.front();
+  if (!record) return fail(ErrorCode::kConflict, where + " holds no cluster record (not cluster " + own->id + ")");
+  return fail(ErrorCode::kConflict, where + " belongs to cluster " + record->id + ", not " + own->id);
+}
+
+Status Membership::registerAgain(TimePoint now) {
+  auto record = kv_->get(kClusterKey);
+  if (!record) return std::unexpected(record.error());
+  std::optional<ClusterInfo> info;
+  if (*record) info = clusterFromJson((*record)->value);
+  if (auto st = sameCluster(info); !st) return st;
+  return registerSelf(now);
+}
+
 void Membership::remember() {
   MembershipStatus s = status();
   if (!s.cluster) return;
@@ -433,6 +520,13 @@ void Membership::remember() {
 }
 
 void Membership::becomeDiscovering(const std::string& reason, TimePoint now) {
+  {
+    auto own = status().cluster;
+    if (own && hub_.hasData()) {
+      held_cluster_ = own->id;
+      held_seen_ = now;
+    }
+  }
   kv_.reset();
   lease_ = 0;
   published_ = false;
@@ -566,19 +660,30 @@ TimePoint Membership::stay(TimePoint now) {
     st = kv_->keepAlive(lease_);
     if (!st && st.error().code == ErrorCode::kNotFound) {
       event("warn", "cluster.lease_lost", "lease " + std::to_string(lease_) + " expired: registering again");
-      st = registerSelf(now);
+      quiet_until_ = now + options_.lease_ttl;
+      st = registerAgain(now);
     } else if (st) {
       next_keepalive_ = now + options_.lease_ttl / 3;
     }
   }
   const bool publish_leave = leaving_ && !leave_published_;  // beginLeave() from another thread
-  if (st && (now >= next_refresh_ || publish_leave)) {
+  bool publish_ready;
+  {
+    std::lock_guard lock(mu_);
+    publish_ready = ready_changed_;
+    ready_changed_ = false;  // a change from now on is published next time
+  }
+  if (st && (now >= next_refresh_ || publish_leave || publish_ready)) {
     st = kv_->put(kNodesPrefix + options_.node_id, memberToJson(selfRecord(now)), lease_);
-    if (!st && st.error().code == ErrorCode::kNotFound) st = registerSelf(now);
+    if (!st && st.error().code == ErrorCode::kNotFound) st = registerAgain(now);
     if (st) {
       next_refresh_ = now + options_.facts_interval;
       if (publish_leave) leave_published_ = true;
     }
+  }
+  if (!st && publish_ready) {
+    std::lock_guard lock(mu_);
+    ready_changed_ = true;
   }
   if (st) st = refresh();
   if (st) shareHead();
@@ -644,6 +749,7 @@ TimePoint Membership::stay(TimePoint now) {
       auto info = readCluster(*kv, hubs.front());
       if (info && info->id == own->id) {
         kv_ = std::move(kv);
+        kv_endpoints_ = hubs;
         {
           std::lock_guard lock(mu_);
           status_.hubs = hubs;
@@ -722,17 +828,46 @@ std::string Membership::publishedHead() const {
 
 void Membership::beginLeave() {
   if (leaving_.exchange(true)) return;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [app, p] : status_.placements)
+      if (p.nodes.count(options_.node_id)) handed_over_.insert(app);
+    for (const auto& [app, n] : ready_)
+      if (n > 0) handed_over_.insert(app);
+  }
   event("info", "cluster.leaving", "shutting down: handing roles and replicas over");
 }
 
-// Ready when no other node needs anything from this one: not a hub any more, or the only node.
+void Membership::setReady(std::map<std::string, int> ready) {
+  std::lock_guard lock(mu_);
+  if (ready == ready_) return;
+  ready_ = std::move(ready);
+  ready_changed_ = true;
+}
+
+// Ready when no other node needs anything from this one (or it is the only node): no replica placed
+// on it, no hub record, and the replicas it ran healthy where they were placed instead.
 bool Membership::readyToLeave() const {
   std::lock_guard lock(mu_);
   if (status_.phase != Phase::kMember || !admins_) return true;
   if (status_.members.size() <= 1) return true;
   for (const auto& [app, p] : status_.placements)
     if (p.nodes.count(options_.node_id)) return false;
-  return !status_.hub || !status_.hub_records.count(options_.node_id);
+  if (status_.hub && status_.hub_records.count(options_.node_id)) return false;
+  // The replicas it ran are healthy where the leader placed them (as their nodes report).
+  std::map<std::string, const MemberRecord*> by_id;
+  for (const auto& m : status_.members) by_id[m.id] = &m;
+  for (const auto& app : handed_over_) {
+    auto p = status_.placements.find(app);
+    if (p == status_.placements.end()) continue;  // no longer in the spec
+    for (const auto& [node, want] : p->second.nodes) {
+      auto m = by_id.find(node);
+      if (m == by_id.end()) return false;
+      auto r = m->second->ready.find(app);
+      if (r == m->second->ready.end() || r->second < want) return false;
+    }
+  }
+  return true;
 }
 
 void Membership::leave() {
@@ -828,8 +963,18 @@ void Membership::updateEndpoints() {
 }
 
 void Membership::lead(TimePoint now) {
+  // The store is back after an outage long enough for keepalives to have been missed.
+  if (store_failures_ > 0 && now - last_store_ok_ >= options_.lease_ttl / 3) quiet_until_ = now + options_.lease_ttl;
   bool leader = elect(kLeaderKey, seen_leader_);
   if (!leader || now < next_lead_) return;
+  if (now < quiet_until_) {
+    if (!quiet_logged_)
+      logger("leader")->info("the store is back: waiting {} for the members to register again before deciding",
+                             formatDuration(quiet_until_ - now));
+    quiet_logged_ = true;
+    return;
+  }
+  quiet_logged_ = false;
   next_lead_ = now + options_.leader_interval;
   ClusterState state;
   {

@@ -40,7 +40,9 @@ class Hub {
  public:
   virtual ~Hub() = default;
   virtual bool hasData() const = 0;           // a previous run left etcd data: return as hub
-  virtual Status start() = 0;                 // new or from existing data; healthy when it returns
+  // New or from existing data; healthy when it returns. kConflict: this member was removed from
+  // its cluster (its data is no vote any more: dissolve it).
+  virtual Status start() = 0;
   virtual void stop() = 0;                    // clean stop, data kept
   virtual Status dissolve() = 0;              // stop and move the data away
   virtual std::string clientUrl() const = 0;  // "https://10.0.0.2:2379", for the other nodes
@@ -68,7 +70,8 @@ using AdminFactory = std::function<std::unique_ptr<HubAdmin>(const std::vector<s
 // The spec the node applies now (null before the first commit loads): the leader places its apps.
 using SpecProvider = std::function<std::shared_ptr<const Spec>()>;
 
-NodeFacts readFacts(const std::string& data_dir, TimePoint started, TimePoint now);
+// This machine's facts: cpus, memory, the disk holding `data_dir`, uptime since it booted.
+NodeFacts readFacts(const std::string& data_dir);
 
 
 struct MembershipOptions {
@@ -133,6 +136,9 @@ class Membership : public ClusterView {
   // replicas to other nodes first; keep ticking until readyToLeave() (or a deadline), then leave().
   void beginLeave();
   bool readyToLeave() const;
+  // The replicas of each app running healthy on this node (its reconciler's view), published in
+  // its member record: a leaving node waits until the replicas it hands over are healthy elsewhere.
+  void setReady(std::map<std::string, int> ready);
 
   // GET /v1/cluster on the peer endpoint.
   ProbeAnswer answer() const;
@@ -173,6 +179,10 @@ class Membership : public ClusterView {
   Status connect(const std::vector<std::string>& hubs, const std::optional<std::string>& expect_cluster,
                  bool hub, TimePoint now);
   Status registerSelf(TimePoint now);
+  Status registerAgain(TimePoint now);
+  std::optional<std::string> rememberedCluster() const;
+  bool holdVote(const std::vector<ProbeAnswer>& answers, TimePoint now);
+  Status sameCluster(const std::optional<ClusterInfo>& record) const;
   Status refresh();
   bool returnOrRejoin(TimePoint now);
   std::set<std::string> ignored(TimePoint now);
@@ -222,11 +232,23 @@ class Membership : public ClusterView {
   std::vector<std::string> kv_endpoints_;
   std::optional<std::string> seen_leader_;
   TimePoint next_lead_{};
+  // The leader decides nothing before this: its store just came back from an outage (or its own
+  // lease expired), and the members' leases may have expired meanwhile (a stalled etcd resumed);
+  // they register again within a lease TTL. Deciding on the members seen before that would remove
+  // live hubs and move every replica.
+  TimePoint quiet_until_{};
+  bool quiet_logged_ = false;
   TimePoint next_recover_{};
+  std::optional<std::string> held_cluster_;  // holdVote(): the cluster this node's etcd data belongs to
+  TimePoint held_seen_{};                    // when a node last answered for it
+  TimePoint next_return_{};
   std::optional<FormationDecision> merge_order_;  // the leader's /shoal/merge, as last read
   TimePoint merge_seen_{};
   std::atomic<bool> leaving_{false};
   bool leave_published_ = false;
+  std::map<std::string, int> ready_;              // GUARDED_BY(mu_)
+  bool ready_changed_ = false;                    // GUARDED_BY(mu_): not published yet
+  std::set<std::string> handed_over_;             // GUARDED_BY(mu_): apps placed here when leaving began
   uint64_t ids_made_ = 0;  // clusters originated (id_seed)  // loop thread: the record saying so is written
 
   // Shared with the peer endpoint and the reconciler.

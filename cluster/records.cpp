@@ -27,10 +27,11 @@ std::string memberToJson(const MemberRecord& m) {
   json addresses = {{"peer", m.peer_address}, {"api", m.api_address}};
   if (!m.etcd_url.empty()) addresses["etcd"] = m.etcd_url;
   if (!m.etcd_peer_url.empty()) addresses["etcd_peer"] = m.etcd_peer_url;
-  return json{{"id", m.id},         {"name", m.name},   {"hub", m.hub},
-              {"addresses", addresses}, {"facts", facts}, {"registered_at", m.registered_at},
-              {"leaving", m.leaving}}
-      .dump();
+  json j{{"id", m.id},         {"name", m.name},   {"hub", m.hub},
+         {"addresses", addresses}, {"facts", facts}, {"registered_at", m.registered_at},
+         {"leaving", m.leaving}};
+  if (!m.ready.empty()) j["ready"] = m.ready;
+  return j.dump();
 }
 
 std::optional<MemberRecord> memberFromJson(const std::string& text) {
@@ -61,6 +62,7 @@ std::optional<MemberRecord> memberFromJson(const std::string& text) {
     }
     m.registered_at = j.value("registered_at", int64_t{0});
     m.leaving = j.value("leaving", false);
+    if (j.contains("ready")) m.ready = j["ready"].get<std::map<std::string, int>>();
     return m;
   } catch (const json::exception&) {
     return std::nullopt;

@@ -49,6 +49,7 @@ struct MemberRecord {
   NodeFacts facts;
   int64_t registered_at = 0;  // ms
   bool leaving = false;       // shutting down: its roles and replicas are handed over first
+  std::map<std::string, int> ready;  // app -> replicas of its current version running healthy here
 };
 std::string memberToJson(const MemberRecord& m);
 std::optional<MemberRecord> memberFromJson(const std::string& text);

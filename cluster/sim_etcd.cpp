@@ -35,6 +35,13 @@ struct SimEtcd::Impl {
   const Duration catch_up;
   mutable std::mutex mu;
   uint64_t next_id = 1;  // GUARDED_BY(mu)
+  LeaseId next_lease_range = 1;  // GUARDED_BY(mu); each store's lease ids start in a range of their own
+
+  std::shared_ptr<SimEtcdCluster> newStore() {
+    auto store = std::make_shared<SimEtcdCluster>(clock);
+    store->kv.setNextLease((next_lease_range++ << 32) | 1);
+    return store;
+  }
   std::function<bool(const std::string&, const std::string&)> reach;  // GUARDED_BY(mu)
   struct NodeEtcd {
     std::shared_ptr<SimEtcdCluster> data;  // null: no data
@@ -106,11 +113,13 @@ class SimHub : public Hub {
     auto& n = impl_->nodes[node_];
     if (n.running) return ok();
     if (!n.data) {
-      n.data = std::make_shared<SimEtcdCluster>(impl_->clock);
+      n.data = impl_->newStore();
       n.data->members[impl_->next_id] = {impl_->next_id, node_, peerUrl(), false};
       ++impl_->next_id;
     } else if (!impl_->memberOf(*n.data, node_)) {
-      return fail(ErrorCode::kUnavailable, "etcd exited: the member has been permanently removed from the cluster", true);
+      return fail(ErrorCode::kConflict,
+                  "etcd: member " + node_ + " was removed from its cluster (the member has been permanently removed "
+                  "from the cluster); dissolve its data before it joins again");
     }
     n.running = true;
     n.running_since = impl_->clock.now();
@@ -170,8 +179,9 @@ class SimHub : public Hub {
     keep.learner = false;
     // --force-new-cluster rewrites this member's copy of the data only: members elsewhere (a
     // partitioned majority) go on with theirs.
-    auto fork = std::make_shared<SimEtcdCluster>(impl_->clock);
+    auto fork = impl_->newStore();
     fork->kv.copyFrom(n.data->kv);
+    fork->kv.setNextLease((impl_->next_lease_range++ << 32) | 1);
     fork->kv.renewLeases();  // the new one-member cluster elects itself leader
     fork->members[keep.id] = keep;
     n.data = fork;

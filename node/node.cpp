@@ -217,7 +217,9 @@ Result<std::unique_ptr<NodeContext>> buildNode(const NodeConfig& config) {
   ctx->source = std::make_unique<GitSource>(git);
 
   if (config.runtime == "sim") {
-    ctx->runtime = std::make_unique<FakeRuntime>(*ctx->clock);
+    auto sim = std::make_unique<FakeRuntime>(*ctx->clock);
+    sim->simulateHealthChecks(true);
+    ctx->runtime = std::move(sim);
   } else {
     DockerRuntime::Options docker;
     docker.socket = config.docker_socket;
@@ -297,11 +299,15 @@ Status NodeRunner::start() {
 void NodeRunner::stop() {
   if (ctx_.membership && membership_thread_.joinable()) {
     // Hand over first, while the membership thread still ticks: the leader moves this node's hub
-    // role and replicas to other nodes. Bounded, so `docker stop` (10 s) still ends cleanly.
+    // role and replicas to other nodes, and this node's replicas keep serving until the new ones
+    // are healthy. Bounded, so that `docker stop` (node containers: --stop-timeout 40) ends cleanly.
     ctx_.membership->beginLeave();
     auto deadline = std::chrono::steady_clock::now() + kHandoverTimeout;
     while (!ctx_.membership->readyToLeave() && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!ctx_.membership->readyToLeave())
+      logger("node")->warn("handover not finished after {} s (roles or replicas not healthy elsewhere yet): leaving anyway",
+                           kHandoverTimeout.count() / 1000);
   }
   // A build or a rollout in progress must not hold up `docker stop` (10 s before SIGKILL).
   ctx_.shutdown.request_stop();
@@ -325,9 +331,14 @@ void NodeRunner::stop() {
 }
 
 void NodeRunner::publishStatus() {
-  if (!ctx_.membership) return ctx_.backend->publish(ctx_.reconciler->report());
+  Report report = ctx_.reconciler->report();
+  if (!ctx_.membership) return ctx_.backend->publish(report);
+  std::map<std::string, int> ready;
+  for (const auto& app : report.apps)
+    if (app.ready > 0) ready[app.name] = app.ready;
+  ctx_.membership->setReady(std::move(ready));
   MembershipStatus ms = ctx_.membership->status();
-  ctx_.backend->publish(ctx_.reconciler->report(), &ms);
+  ctx_.backend->publish(report, &ms);
 }
 
 void NodeRunner::wakeLoop() {

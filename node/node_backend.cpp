@@ -14,7 +14,7 @@ void NodeBackend::publish(const Report& report, const MembershipStatus* membersh
     self.id = report.node_id;
     self.name = report.node_name;
     self.hub = true;
-    self.facts = readFacts(".", report.started, report.last_tick);
+    self.facts = readFacts(".");
   }
   auto snap = std::make_shared<Snapshot>(Snapshot{statusJson(report, membership), appsJson(report),
                                                   metricsText(report), nodesJson(membership, self)});

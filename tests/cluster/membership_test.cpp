@@ -328,6 +328,30 @@ TEST(Membership, AMemberCutOffLongerThanItsLeaseRegistersAgain) {
   EXPECT_NE(std::find(b.events.begin(), b.events.end(), "cluster.lease_lost"), b.events.end());
 }
 
+// A hub's address can come to serve another cluster: the hub restarted, lost its data and
+// originated anew. Its members' leases are gone there; registering again must not write their
+// records into that other cluster (its leader would place apps on them and make them hubs).
+TEST(Membership, AMemberNeverRegistersInAnotherClustersStoreAtItsHubsAddress) {
+  World w;
+  w.add("a1", "10.0.0.1");
+  auto& b = w.add("b2", "10.0.0.2");
+  w.rounds(20);
+  std::string own = b.membership->status().cluster->id;
+  w.crash(*w.find("a1"));
+  MemKv other(w.clock);  // another cluster's etcd, answering at the same address
+  ASSERT_TRUE(other.put(kClusterKey, R"({"id":"0123456789abcdef","origin":"a1"})"));
+  w.stores["a1"]->copyFrom(other);
+  w.stores["a1"]->setUnavailableForTest(false);
+  w.rounds(8);  // 4 s: a keepalive and a facts refresh
+  auto record = w.stores["a1"]->get(std::string(kNodesPrefix) + "b2");
+  ASSERT_TRUE(record);
+  EXPECT_FALSE(*record) << "b2 registered in the other cluster's store";
+  auto s = b.membership->status();
+  ASSERT_TRUE(s.cluster);
+  EXPECT_EQ(s.cluster->id, own);
+  EXPECT_NE(s.reason.find("belongs to cluster 0123456789abcdef, not " + own), std::string::npos) << s.reason;
+}
+
 TEST(Membership, APartitionFormsTwoClustersThatMergeIntoTheLargerWhenHealed) {
   World w;
   w.healed = false;

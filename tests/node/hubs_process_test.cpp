@@ -132,6 +132,14 @@ class HubsProcessTest : public ProcessClusterTest {
       for (const auto& e : *j) seq = std::max(seq, e.value("seq", int64_t{0}));
     return seq;
   }
+  // How many events of `kind` this node logged after `since`.
+  static int eventsSince(const Node& n, int64_t since, const std::string& kind) {
+    int count = 0;
+    auto j = getJson(n, "/v1/events?limit=1000");
+    if (j && j->is_array())
+      for (const auto& e : *j) count += e.value("seq", int64_t{0}) > since && e.value("kind", "") == kind;
+    return count;
+  }
   // Prints this node's cluster.* and hub.* events after `since` (what happened, not asserted).
   static void printEvents(const Node& n, int64_t since, const std::string& label) {
     auto j = getJson(n, "/v1/events?limit=1000");
@@ -197,6 +205,16 @@ class HubsProcessTest : public ProcessClusterTest {
     std::vector<int> out;
     for (Node* n : nodes) out.push_back(running(*n, app));
     return out;
+  }
+  // Healthy replicas of `app` (the current version) on `nodes`, as their status says.
+  int readyOn(const std::vector<Node*>& nodes, const std::string& app) {
+    int sum = 0;
+    for (Node* n : nodes) {
+      json st = status(*n);
+      for (const auto& a : st.value("apps", json::array()))
+        if (a["name"] == app) sum += a["replicas"].value("ready", 0);
+    }
+    return sum;
   }
   // `total` replicas of `app` run on `nodes`, at most one per node.
   bool spreadOne(const std::vector<Node*>& nodes, const std::string& app, int total) {
@@ -296,6 +314,33 @@ TEST_F(HubsProcessTest, SpreadReplicasRunOnDifferentNodesAndMoveWhenOneDies) {
   // Within the lease TTL and a few rounds the replica runs on the node that had none.
   EXPECT_TRUE(waitFor([&] { return spreadOne(rest, "web", 3); }, seconds(30))) << dump();
   report("replica node killed -> 3 replicas again", started);
+}
+
+// A node stopped with SIGTERM keeps serving its replica until the one that replaces it is healthy
+// on another node (the simulated runtime answers each replica's health check 4 s after it starts):
+// by the time the process exits, the other nodes report all three replicas healthy.
+TEST_F(HubsProcessTest, AStoppingNodeWaitsUntilItsReplicasAreHealthyElsewhere) {
+  formFourWithThreeHubs();
+  if (HasFatalFailure()) return;
+  spec_.commit({{"apps/web.yaml",
+                 "build: web\nreplicas: 3\n"
+                 "env: {SHOAL_SIM_HEALTHY_AFTER: 4s}\n"
+                 "health:\n  cmd: \"true\"\n  interval: 500ms\n  start_period: 30s\n"},
+                {"web/Dockerfile", "FROM shoal/busybox:local\n"}},
+               "web, healthy 4 s after start");
+  ASSERT_TRUE(waitFor([&] { return spreadOne(all(), "web", 3) && readyOn(all(), "web") == 3; }, seconds(60)))
+      << dump();
+  Node* leaver = nullptr;
+  std::string leader = leaderOf(*nodes_[0]);
+  for (Node* n : all())
+    if (running(*n, "web") == 1 && nodeId(*n) != leader) leaver = n;
+  ASSERT_NE(leaver, nullptr) << dump();
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(leaver->process->stop(), 0) << leaver->process->log();
+  report("replica node SIGTERM -> exit", started);
+  std::vector<Node*> rest = allBut(leaver);
+  EXPECT_EQ(readyOn(rest, "web"), 3) << "the node exited before its replacement was healthy\n" << dump();
+  EXPECT_EQ(leaver->process->log().find("handover not finished"), std::string::npos) << leaver->process->log();
 }
 
 // Nodes started together: the origin forms the cluster alone for a moment before the others join.
@@ -484,6 +529,10 @@ TEST_F(HubsProcessTest, HubsUnreachableContainersKeepRunning) {
   for (Node* n : all()) EXPECT_EQ(clusterId(*n), id);
   EXPECT_TRUE(waitFor([&] { return spreadOne(all(), "web", 4); }, seconds(30))) << dump();
   report("etcd resumed -> whole again", started);
+  // The leases that expired while etcd was stopped moved nothing: the leader waits for the
+  // members to register again before it decides (hubs or replicas).
+  for (size_t i = 0; i < nodes_.size(); ++i)
+    EXPECT_EQ(eventsSince(*nodes_[i], seqs[i], "placement.changed"), 0) << nodes_[i]->process->log();
   // The store answers again: a change placed now is carried out.
   spec_.commit({{"apps/web.yaml", "build: web\nreplicas: 3\n"}}, "web x3");
   EXPECT_TRUE(waitFor([&] { return spreadOne(all(), "web", 3); }, seconds(30))) << dump();

@@ -96,6 +96,31 @@ TEST(Hubs, ReplicasOfACrashedNodeArePlacedElsewhere) {
   EXPECT_TRUE(until(w, 60, [&] { return placedTotal(w, "app-0") == 3 && placedTotal(w, "app-1") == 3; }));
 }
 
+// A leaving node is ready to go only once the replicas it ran are healthy where the leader placed
+// them instead, as their nodes report it (the `ready` counts of their member records).
+TEST(Hubs, ALeavingNodeWaitsUntilItsReplicasAreHealthyElsewhere) {
+  SimWorld w;
+  w.setSpec(simpleSpec(1, 2));
+  for (int i = 0; i < 3; ++i) w.add(nodeId(i));
+  ASSERT_TRUE(until(w, 80, [&] { return placedTotal(w, "app-0") == 2; }));
+  SimNode* leaver = nullptr;
+  SimNode* spare = nullptr;
+  for (SimNode* n : w.live()) {
+    if (!n->containers.count("app-0"))
+      spare = n;
+    else if (n->id != w.leader())
+      leaver = n;
+  }
+  ASSERT_NE(leaver, nullptr);
+  ASSERT_NE(spare, nullptr);
+  spare->healthy = false;
+  leaver->membership->beginLeave();
+  ASSERT_TRUE(until(w, 20, [&] { return spare->containers.count("app-0") == 1; })) << "placed on the spare";
+  w.rounds(20);
+  EXPECT_FALSE(leaver->membership->readyToLeave()) << "the replica on the spare is not healthy yet";
+  spare->healthy = true;
+  EXPECT_TRUE(until(w, 10, [&] { return leaver->membership->readyToLeave(); }));
+}
 
 TEST(Hubs, AClearlyBetterNodeReplacesTheWorstHub) {
   SimWorld w;
@@ -146,6 +171,58 @@ TEST(Hubs, TwoOfThreeHubsDeadUnderWaitKeepTheContainersAndComeBack) {
   w.restart(voters[1]);
   w.restart(voters[2]);
   EXPECT_TRUE(until(w, 80, [&] { return w.voters().size() == 3 && w.clusters().size() == 1 && placedTotal(w, "app-0") == 4; }));
+}
+
+// Four of five hubs die; they come back one at a time, far apart. The first back can't make a
+// quorum alone: it must keep its etcd data (a vote) rather than originate a cluster of its own or
+// join another, or the cluster could never have its quorum back. Once the second is back, the
+// first three form the quorum, with the data written before.
+TEST(Hubs, AHubBackAloneHoldsItsVoteUntilTheQuorumIsBack) {
+  SimWorld w;
+  w.setSpec(simpleSpec(1, 2));
+  for (int i = 0; i < 7; ++i) w.add(nodeId(i));
+  ASSERT_TRUE(until(w, 120, [&] { return w.voters().size() == 5 && w.clusters().size() == 1; }));
+  const std::string id = *w.clusters().begin();
+  auto voters = w.voters();
+  auto kv = w.etcd.store(voters[0], {SimEtcd::clientUrl(voters[0])});
+  ASSERT_TRUE(kv->put("/test/canary", "before"));
+  for (int i = 1; i < 5; ++i) w.crash(voters[i]);
+  w.rounds(40);
+  w.restart(voters[1]);
+  w.rounds(120);  // 60 s: past failed joins, the ignore period and formation's waits
+  SimNode* first = w.find(voters[1]);
+  EXPECT_TRUE(w.etcd.runningForTest(voters[1])) << "its etcd runs on its data, a vote ready to count";
+  for (const auto& e : first->events) EXPECT_NE(e, "cluster.originated") << "it left its cluster's data";
+  w.restart(voters[2]);
+  EXPECT_TRUE(until(w, 120, [&] { return w.clusters() == std::set<std::string>{id}; }))
+      << "the three hubs back form the quorum again";
+  w.restart(voters[3]);
+  w.restart(voters[4]);
+  EXPECT_TRUE(until(w, 200, [&] { return w.voters().size() == 5 && w.clusters() == std::set<std::string>{id}; }));
+  auto got = w.etcd.store(voters[1], {SimEtcd::clientUrl(voters[1])})->get("/test/canary");
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_TRUE(*got) << "the data written before the outage is there";
+}
+
+// A voter's machine comes back with its etcd data gone (a new disk): it can't start as the voter
+// etcd still lists. The leader removes that voter once its node has run no etcd for 30 s, and the
+// node becomes a hub again through a learner slot, with a fresh copy of the data.
+TEST(Hubs, AVoterBackWithoutItsDataIsRemovedAndAddedAgain) {
+  SimWorld w;
+  w.setSpec(simpleSpec(1, 3));
+  for (int i = 0; i < 3; ++i) w.add(nodeId(i));
+  ASSERT_TRUE(until(w, 80, [&] { return w.voters().size() == 3; }));
+  auto voters = w.voters();
+  std::string lost = voters[2] == w.leader() ? voters[1] : voters[2];
+  w.crash(lost);
+  ASSERT_TRUE(w.find(lost)->hub->dissolve());
+  w.restart(lost);
+  EXPECT_TRUE(until(w, 200, [&] {
+    auto v = w.voters();
+    return v.size() == 3 && std::find(v.begin(), v.end(), lost) != v.end() && w.etcd.runningForTest(lost);
+  })) << "the node is a voter again, its etcd running";
+  auto& ev = w.find(w.leader())->events;
+  EXPECT_NE(std::find(ev.begin(), ev.end(), "hub.removed"), ev.end());
 }
 
 TEST(Hubs, TwoOfThreeHubsDeadUnderRecoverAfterTheSurvivorRestartsTheCluster) {

@@ -111,6 +111,7 @@ void SimWorld::start(SimNode& n) {
       [this, id](const std::vector<std::string>& endpoints) { return etcd.admin(id, endpoints); },
       [this] { return spec_; });
   n.running = true;
+  n.left = false;
 }
 
 void SimWorld::crash(const std::string& id) {
@@ -127,6 +128,7 @@ void SimWorld::leave(const std::string& id) {
   for (int i = 0; i < 60 && !n->membership->readyToLeave(); ++i) rounds(1);
   n->membership->leave();
   n->running = false;
+  n->left = true;
   n->membership.reset();
   n->containers.clear();
 }
@@ -164,6 +166,7 @@ void SimWorld::follow(SimNode& n) {
     else
       n.containers[app.name] = *placed;
   }
+  n.membership->setReady(n.healthy ? n.containers : std::map<std::string, int>{});
 }
 
 void SimWorld::rounds(int count, Duration step) {

@@ -32,11 +32,13 @@ struct SimNode {
   std::map<std::string, std::string> labels;
   int group = 0;
   bool running = false;
+  bool left = false;  // it stopped by leaving (SIGTERM), not by crashing, since its last start
   std::string dir;
   std::unique_ptr<Prober> prober;
   std::unique_ptr<Hub> hub;
   std::unique_ptr<Membership> membership;
   std::map<std::string, int> containers;  // app -> replicas running here
+  bool healthy = true;                    // false: its replicas run but never pass their health check
   std::vector<std::string> events;        // kinds, in order
 };
 
