@@ -175,11 +175,10 @@ std::vector<ScoredCandidate> scoreCandidates(const RoleSpec& role, const ScoreWe
       eligible.push_back(&c);
     }
   }
-  double max_memory = 0, max_cpu = 0, max_uptime = 0, min_latency = -1;
+  double max_memory = 0, max_cpu = 0, min_latency = -1;
   for (const auto* c : eligible) {
     max_memory = std::max(max_memory, static_cast<double>(c->memory_bytes));
     max_cpu = std::max(max_cpu, c->cpus);
-    max_uptime = std::max(max_uptime, static_cast<double>(c->uptime_s));
     if (c->latency_ms >= 0) {
       double l = std::max(c->latency_ms, kLatencyFloorMs);
       min_latency = min_latency < 0 ? l : std::min(min_latency, l);
@@ -189,7 +188,10 @@ std::vector<ScoredCandidate> scoreCandidates(const RoleSpec& role, const ScoreWe
   for (const auto* c : eligible) {
     double memory = ratio(static_cast<double>(c->memory_bytes), max_memory);
     double cpu = ratio(c->cpus, max_cpu);
-    double uptime = ratio(static_cast<double>(c->uptime_s), max_uptime);
+    // Against a fixed horizon, not the longest: nodes up for long all score 1, and a young cluster's
+    // nodes all score about 0 (a few seconds between their starts decide nothing).
+    double full = static_cast<double>(std::max<int64_t>(weights.mature_after_s, 1));
+    double uptime = std::clamp(static_cast<double>(c->uptime_s) / full, 0.0, 1.0);
     double latency = c->latency_ms < 0 ? 0.5 : min_latency / std::max(c->latency_ms, kLatencyFloorMs);
     double sum = weights.memory * memory + weights.cpu * cpu + weights.uptime * uptime + weights.latency * latency;
     double score = total > 0 ? sum / total : 0;

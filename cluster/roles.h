@@ -2,10 +2,11 @@
 // leader calls `chooseHolders` each round with the live members' facts and the current holders,
 // and carries out the changes it returns (for `hub`, one at a time). See doc/roles.md.
 //
-// Scoring: each fact (memory, cpus, uptime, latency to the hubs) is normalized over the eligible
-// candidates to [0, 1] (value / the largest; latency: the smallest / value, unknown latency 0.5),
-// combined as a weighted mean, plus 0.25 when the node has every `prefer` label. A node with any
-// `forbid` label is not eligible.
+// Scoring: each fact (memory, cpus, uptime, latency to the hubs) is scored to [0, 1]: memory and
+// cpus as value / the largest among the eligible candidates; latency as the smallest / value
+// (unknown latency 0.5); uptime as uptime / `mature_after` (at most 1). Combined as a weighted
+// mean, plus 0.25 when the node has every `prefer` label. A node with any `forbid` label is not
+// eligible.
 //
 // Hysteresis: a holder is replaced only by a candidate scoring more than (1 + hysteresis) times
 // the holder's score, so a stable cluster keeps its roles; the best challenger replaces the worst

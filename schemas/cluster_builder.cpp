@@ -110,6 +110,14 @@ void readScoring(const Value& scoring, ClusterSpec& c) {
                            "the weights can't all be 0: every node would score the same");
     }
   }
+  if (auto v = scoring.field("mature_after")) {
+    int64_t s = std::chrono::duration_cast<std::chrono::seconds>(v->duration()).count();
+    if (s > 0) {
+      c.weights.mature_after_s = s;
+    } else {
+      v->ctx().error(v->loc(), v->path(), "must be at least 1s, got " + v->text());
+    }
+  }
   if (auto v = scoring.field("hysteresis")) {
     c.hysteresis = v->kind() == YamlKind::kString ? parsePercent(v->text()).value_or(0) : finiteNumber(*v);
   }

@@ -48,12 +48,14 @@ struct RoleSpec {
 // The hub default: 1 hub for 1-2 nodes, 3 for 3-6, 5 from 7.
 RoleCount defaultHubCount();
 
-// How candidates for a role are compared (`scoring:`); each fact is normalized over the candidates.
+// How candidates for a role are compared (`scoring:`): memory, cpu and latency are normalized over
+// the candidates; uptime against `mature_after_s` (a node up that long or longer scores 1).
 struct ScoreWeights {
   double memory = 2;
   double cpu = 2;
   double uptime = 1;
   double latency = 1;  // low round-trip time to the hubs scores higher
+  int64_t mature_after_s = 3600;  // scoring.mature_after
   bool operator==(const ScoreWeights&) const = default;
 };
 

@@ -21,7 +21,7 @@ RoleCount everyNode() { return RoleCount{true, {}}; }
 RoleSpec role(const std::string& name, RoleCount count) { return RoleSpec{name, std::move(count), {}, {}}; }
 RoleSpec hub() { return role("hub", defaultHubCount()); }
 
-RoleCandidate node(const std::string& id, int64_t memory_gib, double cpus = 1, int64_t uptime_s = 100,
+RoleCandidate node(const std::string& id, int64_t memory_gib, double cpus = 1, int64_t uptime_s = 3600,
                    double latency_ms = 1) {
   return RoleCandidate{id, cpus, memory_gib * kGiB, uptime_s, latency_ms, {}};
 }
@@ -80,7 +80,7 @@ TEST(RoleCountTest, HubIsAtLeastOneWhenThereAreNodes) {
 
 TEST(ScoringTest, EachFactIsNormalizedOverTheCandidates) {
   std::vector<ScoredCandidate> s =
-      scoreCandidates(hub(), ScoreWeights{}, {node("a", 4, 2, 100, 1), node("b", 8, 4, 200, 2)});
+      scoreCandidates(hub(), ScoreWeights{}, {node("a", 4, 2, 1800, 1), node("b", 8, 4, 7200, 2)});
   ASSERT_EQ(s.size(), 2u);
   EXPECT_EQ(s[0].id, "b");
   EXPECT_NEAR(s[0].score, (2 * 1.0 + 2 * 1.0 + 1.0 + 0.5) / 6, 1e-9);
@@ -89,6 +89,39 @@ TEST(ScoringTest, EachFactIsNormalizedOverTheCandidates) {
   EXPECT_EQ(s[1].id, "a");
   EXPECT_NEAR(s[1].score, (2 * 0.5 + 2 * 0.5 + 0.5 + 1.0) / 6, 1e-9);
   EXPECT_EQ(s[1].why, "memory 0.50 cpu 0.50 uptime 0.50 latency 1.00");
+}
+
+// Uptime is scored against `mature_after` (default 1 h), not against the oldest candidate: in a
+// young cluster a few seconds between starts decide nothing, and nodes up for long all score 1.
+TEST(ScoringTest, UptimeCountsInProportionUntilMatureAfter) {
+  ScoreWeights uptime_only{0, 0, 1, 0};
+  auto s = scoreCandidates(hub(), uptime_only, {node("a", 1, 1, 10), node("b", 1, 1, 20)});
+  EXPECT_NEAR(s[0].score, 20.0 / 3600, 1e-9);
+  EXPECT_NEAR(s[1].score, 10.0 / 3600, 1e-9);
+  s = scoreCandidates(hub(), uptime_only, {node("a", 1, 1, 2 * 86400), node("b", 1, 1, 3600)});
+  EXPECT_DOUBLE_EQ(s[0].score, 1.0);
+  EXPECT_DOUBLE_EQ(s[1].score, 1.0);
+  EXPECT_EQ(s[0].id, "a");  // a tie: the lower id
+  uptime_only.mature_after_s = 60;
+  s = scoreCandidates(hub(), uptime_only, {node("a", 1, 1, 15), node("b", 1, 1, 600)});
+  EXPECT_EQ(s[0].id, "b");
+  EXPECT_DOUBLE_EQ(s[0].score, 1.0);
+  EXPECT_DOUBLE_EQ(s[1].score, 0.25);
+  EXPECT_EQ(s[1].why, "memory 1.00 cpu 1.00 uptime 0.25 latency 1.00");
+}
+
+// With the default weights a `prefer` label decides between nodes otherwise alike: a preferred
+// node that joins a mature cluster replaces a holder once it has matured itself, not before.
+TEST(ChooseHoldersTest, APreferredNodeReplacesAHolderOnceItIsMature) {
+  RoleSpec ingress = role("ingress", table({{1, 1}}));
+  ingress.prefer = {{"zone", "edge"}};
+  RoleCandidate young = node("z-edge", 4, 1, 60);
+  young.labels = {{"zone", "edge"}};
+  RoleChoice c = chooseHolders(ingress, ScoreWeights{}, 0.2, {node("a", 4), young}, {"a"}, false);
+  EXPECT_EQ(c.holders, (Strings{"a"})) << "5/6 + 0.25 is not 20% above 1 yet";
+  young.uptime_s = 3600;
+  c = chooseHolders(ingress, ScoreWeights{}, 0.2, {node("a", 4), young}, {"a"}, false);
+  EXPECT_EQ(c.holders, (Strings{"z-edge"}));
 }
 
 TEST(ScoringTest, UnknownLatencyScoresHalf) {

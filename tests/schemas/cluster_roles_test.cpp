@@ -77,6 +77,9 @@ TEST(ClusterRolesTest, ScoringForms) {
   EXPECT_DOUBLE_EQ(loadCluster("scoring: {hysteresis: 0}\n").hysteresis, 0);
   EXPECT_DOUBLE_EQ(loadCluster("scoring: {hysteresis: 1}\n").hysteresis, 1);
   EXPECT_DOUBLE_EQ(loadCluster("scoring: {hysteresis: 100%}\n").hysteresis, 1);
+  EXPECT_EQ(loadCluster("scoring: {mature_after: 10m}\n").weights.mature_after_s, 600);
+  EXPECT_EQ(loadCluster("scoring: {mature_after: 2d}\n").weights.mature_after_s, 172800);
+  EXPECT_EQ(loadCluster("{}\n").weights.mature_after_s, 3600);
   // Unwritten weights keep their defaults; one of them may be 0.
   EXPECT_EQ(loadCluster("scoring:\n  weights: {memory: 0, latency: 2.5}\n").weights, (ScoreWeights{0, 2, 1, 2.5}));
   EXPECT_EQ(loadCluster("scoring: {}\n").weights, ScoreWeights{});
@@ -162,6 +165,15 @@ TEST(ClusterRolesErrorsTest, Weights) {
                     "uptime",
                     "cluster.yaml:2:50: scoring.weights.uptime: must be at most 1000, got 5000",
                     "cluster.yaml:2:65: scoring.weights.latency: must be a finite number, got .nan"}));
+}
+
+TEST(ClusterRolesErrorsTest, MatureAfter) {
+  EXPECT_EQ(clusterErrors("scoring: {mature_after: 0s}\n"),
+            (Errors{"cluster.yaml:1:25: scoring.mature_after: must be at least 1s, got 0s"}));
+  EXPECT_EQ(clusterErrors("scoring: {mature_after: 500ms}\n"),
+            (Errors{"cluster.yaml:1:25: scoring.mature_after: must be at least 1s, got 500ms"}));
+  EXPECT_EQ(clusterErrors("scoring: {mature_after: soon}\n"),
+            (Errors{"cluster.yaml:1:25: scoring.mature_after: expected a duration like 500ms, 2s, 5m, got \"soon\""}));
 }
 
 TEST(ClusterRolesErrorsTest, Hysteresis) {
