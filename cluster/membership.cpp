@@ -235,7 +235,9 @@ bool Membership::holdVote(const std::vector<ProbeAnswer>& answers, TimePoint now
   for (const auto& a : answers)
     if (a.cluster && a.cluster->id == *held_cluster_) held_seen_ = now;
   if (now - held_seen_ >= options_.lease_ttl * 6) {
-    held_cluster_.reset();  // nobody answers for it any more: it dissolved or is gone for good
+    // Nobody answers for it any more: it merged away, its other nodes went elsewhere, or they are
+    // all gone. The data goes with the next cluster this node forms or joins.
+    held_cluster_.reset();
     hub_.stop();
     return false;
   }
@@ -245,6 +247,15 @@ bool Membership::holdVote(const std::vector<ProbeAnswer>& answers, TimePoint now
       if (auto d = hub_.dissolve(); !d) logger("cluster")->warn("etcd: {}", d.error().message);
       held_cluster_.reset();
       event("info", "hub.data_dropped", "this node's etcd member was removed from its cluster: its data is deleted");
+      return false;
+    }
+  }
+  if (admins_) {
+    // A learner's copy is no vote: it may lag behind what the voters committed.
+    auto self = admins_({hub_.localUrl()})->status(hub_.localUrl());
+    if (self && self->learner) {
+      if (auto st = hub_.dissolve(); !st) logger("cluster")->warn("etcd: {}", st.error().message);
+      held_cluster_.reset();
       return false;
     }
   }
@@ -502,6 +513,31 @@ Status Membership::sameCluster(const std::optional<ClusterInfo>& record) const {
   return fail(ErrorCode::kConflict, where + " belongs to cluster " + record->id + ", not " + own->id);
 }
 
+// The store answered for another cluster through one of several endpoints (a hub's address now
+// serves another cluster): asks each endpoint alone and keeps those that are not foreign (their
+// own cluster, or no answer: down for now). True when some were dropped and others remain.
+bool Membership::dropForeignEndpoints() {
+  auto own = status().cluster;
+  if (!own || kv_endpoints_.size() < 2) return false;
+  std::vector<std::string> kept;
+  for (const auto& url : kv_endpoints_) {
+    auto info = readCluster(*stores_({url}), url);
+    if (info && info->id != own->id) {
+      logger("cluster")->warn("the store at {} belongs to cluster {}: no longer used", url, info->id);
+      continue;
+    }
+    kept.push_back(url);
+  }
+  if (kept.empty() || kept.size() == kv_endpoints_.size()) return false;
+  kv_ = stores_(kept);
+  kv_endpoints_ = kept;
+  std::lock_guard lock(mu_);
+  std::erase_if(status_.hubs, [&](const std::string& h) {
+    return std::find(kept.begin(), kept.end(), h) == kept.end() && h != hub_.clientUrl();
+  });
+  return true;
+}
+
 Status Membership::registerAgain(TimePoint now) {
   auto record = kv_->get(kClusterKey);
   if (!record) return std::unexpected(record.error());
@@ -686,6 +722,7 @@ TimePoint Membership::stay(TimePoint now) {
     ready_changed_ = true;
   }
   if (st) st = refresh();
+  if (!st && st.error().code == ErrorCode::kConflict && dropForeignEndpoints()) st = refresh();
   if (st) shareHead();
   if (st && admins_) {
     followHubRecord(now);
@@ -773,7 +810,13 @@ TimePoint Membership::stay(TimePoint now) {
     return own && a.cluster && a.cluster->id == own->id && isVoter(a.node_id);
   });
   bool voter = isVoter(options_.node_id) && hub_.running();
-  bool may_give_up = !several || (no_voter_answers && !voter);
+  // A voter waits for the others while any node answers for its cluster; when none does (they
+  // went to another cluster, or are all gone), it gives up like the others, keeping its data: it
+  // holds that vote while discovering, and joins a cluster that runs rather than originate one.
+  bool nobody_answers = std::none_of(answers.begin(), answers.end(), [&](const ProbeAnswer& a) {
+    return own && a.cluster && a.cluster->id == own->id;
+  });
+  bool may_give_up = !several || (no_voter_answers && !voter) || (voter && nobody_answers);
   if (may_give_up && now - last_store_ok_ > options_.lease_ttl * 6) {
     event("warn", "cluster.given_up", "no hub reached for " + formatDuration(now - last_store_ok_) +
                                           ": looking for a cluster again");

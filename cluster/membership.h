@@ -180,6 +180,7 @@ class Membership : public ClusterView {
                  bool hub, TimePoint now);
   Status registerSelf(TimePoint now);
   Status registerAgain(TimePoint now);
+  bool dropForeignEndpoints();
   std::optional<std::string> rememberedCluster() const;
   bool holdVote(const std::vector<ProbeAnswer>& answers, TimePoint now);
   Status sameCluster(const std::optional<ClusterInfo>& record) const;

@@ -58,6 +58,19 @@ struct SimEtcd::Impl {
     return nullptr;
   }
 
+  // Running voters of `c` that `node` reaches (itself included when it is one). Requires `mu`.
+  int votersUp(const SimEtcdCluster& c, const std::string& node, int* voters) const {
+    int up = 0;
+    *voters = 0;
+    for (const auto& [id, m] : c.members) {
+      if (m.learner) continue;
+      ++*voters;
+      auto n = nodes.find(m.node);
+      if (n != nodes.end() && n->second.running && n->second.data.get() == &c && reaches(node, m.node)) ++up;
+    }
+    return up;
+  }
+
   // The cluster `from` can use through `endpoints`, if some endpoint is a running member that
   // reaches a majority of its voters. Requires `mu`.
   Result<std::shared_ptr<SimEtcdCluster>> serve(const std::string& from, const std::vector<std::string>& endpoints) const {
@@ -74,13 +87,8 @@ struct SimEtcd::Impl {
         why = "etcd " + url + ": the member has been removed from the cluster";
         continue;
       }
-      int voters = 0, up = 0;
-      for (const auto& [id, m] : c.members) {
-        if (m.learner) continue;
-        ++voters;
-        auto n = nodes.find(m.node);
-        if (n != nodes.end() && n->second.running && n->second.data.get() == &c && reaches(node, m.node)) ++up;
-      }
+      int voters = 0;
+      int up = votersUp(c, node, &voters);
       if (up * 2 > voters) {
         // A leader again after a lost quorum: etcd's new leader gives every lease its TTL anew.
         if (c.leaderless) {
@@ -89,6 +97,9 @@ struct SimEtcd::Impl {
         }
         return it->second.data;
       }
+      // Known inaccuracy: a member cut off from the majority marks the cluster leaderless too, so
+      // the majority's next call renews every lease, and a node cut off with a minority keeps its
+      // lease here where etcd would expire it (doc/roles.md, "Known gaps").
       c.leaderless = true;
       why = "etcd " + url + ": etcdserver: request timed out (no quorum: " + std::to_string(up) + " of " +
             std::to_string(voters) + " voters)";
@@ -329,6 +340,18 @@ class SimAdmin : public HubAdmin {
     if (!c) return std::unexpected(c.error());
     auto it = (*c)->members.find(id);
     if (it == (*c)->members.end()) return fail(ErrorCode::kNotFound, "etcdserver: member not found");
+    if (!it->second.learner) {
+      // etcd's strict reconfiguration check: the voters left must still have a quorum of active
+      // members (running, on this data, reachable: the requester's view stands for the leader's).
+      int left = 0, active = 0;
+      for (const auto& [mid, m] : (*c)->members) {
+        if (m.learner || mid == id) continue;
+        ++left;
+        auto n = impl_->nodes.find(m.node);
+        active += n != impl_->nodes.end() && n->second.running && n->second.data == *c && impl_->reaches(node_, m.node);
+      }
+      if (active < left / 2 + 1) return fail(ErrorCode::kUnavailable, "etcdserver: unhealthy cluster", true);
+    }
     std::string node = it->second.node;
     (*c)->members.erase(it);
     // A removed member's etcd exits.

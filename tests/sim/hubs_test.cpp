@@ -225,6 +225,60 @@ TEST(Hubs, AVoterBackWithoutItsDataIsRemovedAndAddedAgain) {
   EXPECT_NE(std::find(ev.begin(), ev.end(), "hub.removed"), ev.end());
 }
 
+// SimEtcd, like etcd's strict reconfiguration check, refuses to remove a voter when the voters
+// left would not have a quorum of active members: with one of three cut off, removing another
+// would leave one active voter of two.
+TEST(Hubs, SimEtcdRefusesARemovalThatWouldLeaveNoActiveQuorum) {
+  SimWorld w;
+  for (int i = 0; i < 3; ++i) w.add(nodeId(i));
+  ASSERT_TRUE(until(w, 80, [&] { return w.voters().size() == 3; }));
+  auto voters = w.voters();
+  w.setGroup(voters[2], 1);  // cut off from the other two
+  std::vector<std::string> urls{SimEtcd::clientUrl(voters[0]), SimEtcd::clientUrl(voters[1])};
+  auto admin = w.etcd.admin(voters[0], urls);
+  auto members = admin->members();
+  ASSERT_TRUE(members) << members.error().message;
+  uint64_t second = 0;
+  for (const auto& m : *members)
+    if (m.name == voters[1]) second = m.id;
+  auto refused = admin->remove(second);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message, "etcdserver: unhealthy cluster");
+  EXPECT_TRUE(refused.error().retryable);
+  w.heal();
+  EXPECT_TRUE(admin->remove(second)) << "with all three active, two are left active";
+}
+
+// A hub's machine comes back without its data, cut off, and originates a cluster of its own at the
+// address the others list as one of their hubs. When the network heals, no member of the first
+// cluster registers in the new one: they drop that endpoint and go on through the other hubs, and
+// the one-node cluster merges into theirs.
+TEST(Hubs, MembersDropAHubAddressThatNowServesAnotherCluster) {
+  SimWorld w;
+  for (int i = 0; i < 5; ++i) w.add(nodeId(i));
+  ASSERT_TRUE(until(w, 120, [&] { return w.voters().size() == 3 && w.clusters().size() == 1; }));
+  const std::string id = *w.clusters().begin();
+  auto voters = w.voters();
+  // The lowest id: the first of every member's store endpoints (they list the hubs in id order).
+  std::string moved = *std::min_element(voters.begin(), voters.end());
+  w.crash(moved);
+  ASSERT_TRUE(w.find(moved)->hub->dissolve());
+  w.setGroup(moved, 1);
+  w.restart(moved);
+  ASSERT_TRUE(until(w, 120, [&] {
+    auto s = w.find(moved)->membership->status();
+    return s.cluster && s.cluster->id != id;
+  })) << "alone, it originates another cluster";
+  w.heal();
+  for (int i = 0; i < 6; ++i) {
+    w.rounds(1);
+    auto nodes = w.etcd.store(moved, {SimEtcd::clientUrl(moved)})->list("/shoal/nodes/");
+    if (!nodes) continue;  // dissolved into the first cluster meanwhile
+    for (const auto& kv : *nodes) EXPECT_EQ(kv.key, "/shoal/nodes/" + moved) << "registered in the other cluster";
+  }
+  EXPECT_TRUE(until(w, 120, [&] { return w.clusters() == std::set<std::string>{id} && w.voters().size() == 3; }));
+}
+
 TEST(Hubs, TwoOfThreeHubsDeadUnderRecoverAfterTheSurvivorRestartsTheCluster) {
   SimWorld w;
   Spec spec = simpleSpec(1, 3);
