@@ -809,14 +809,12 @@ TimePoint Membership::stay(TimePoint now) {
   bool no_voter_answers = std::none_of(answers.begin(), answers.end(), [&](const ProbeAnswer& a) {
     return own && a.cluster && a.cluster->id == own->id && isVoter(a.node_id);
   });
+  // A running voter never gives up: cut off alone, it can't tell a partition from the others
+  // being gone, and its data is a vote the quorum may need (a voter that gave up after a long
+  // partition held its vote for 6 TTLs, then originated over it: its old cluster, waiting for it,
+  // never had its quorum back; partition seed 2176 beyond the CI range).
   bool voter = isVoter(options_.node_id) && hub_.running();
-  // A voter waits for the others while any node answers for its cluster; when none does (they
-  // went to another cluster, or are all gone), it gives up like the others, keeping its data: it
-  // holds that vote while discovering, and joins a cluster that runs rather than originate one.
-  bool nobody_answers = std::none_of(answers.begin(), answers.end(), [&](const ProbeAnswer& a) {
-    return own && a.cluster && a.cluster->id == own->id;
-  });
-  bool may_give_up = !several || (no_voter_answers && !voter) || (voter && nobody_answers);
+  bool may_give_up = !several || (no_voter_answers && !voter);
   if (may_give_up && now - last_store_ok_ > options_.lease_ttl * 6) {
     event("warn", "cluster.given_up", "no hub reached for " + formatDuration(now - last_store_ok_) +
                                           ": looking for a cluster again");
