@@ -65,6 +65,8 @@ std::string randomId() {
 
 std::string hostPort(const std::string& host, int port) { return PeerAddress{host, port}.str(); }
 
+constexpr const char* kRemovedMember = "this node's etcd member was removed from its cluster: its data is deleted";
+
 }  // namespace
 
 NodeFacts readFacts(const std::string& data_dir) {
@@ -131,17 +133,12 @@ TimePoint Membership::tick() {
 bool Membership::returnOrRejoin(TimePoint now) {
   if (hub_.hasData()) {
     if (!held_cluster_) {
-      held_cluster_ = rememberedCluster();
+      if (auto memory = readMemory()) held_cluster_ = memory->cluster.id;
       held_seen_ = now;
     }
     if (auto st = hub_.start(); !st) {
       event("error", "cluster.return_failed", "etcd data present but etcd does not start: " + st.error().message);
-      if (st.error().code == ErrorCode::kConflict) {
-        // Removed from its cluster while away: the data is no vote any more.
-        if (auto d = hub_.dissolve(); !d) logger("cluster")->warn("etcd: {}", d.error().message);
-        held_cluster_.reset();
-        event("info", "hub.data_dropped", "this node's etcd member was removed from its cluster: its data is deleted");
-      }
+      if (st.error().code == ErrorCode::kConflict) dropHeldData(kRemovedMember);
       return false;
     }
     if (auto st = connect({hub_.localUrl()}, std::nullopt, true, now); !st) {
@@ -152,25 +149,14 @@ bool Membership::returnOrRejoin(TimePoint now) {
     event("info", "cluster.returned", "returned as the hub of cluster " + status().cluster->id + " from etcd's data");
     return true;
   }
-  auto text = pki::readFile(options_.data_dir + "/membership.json", "membership memory");
-  if (!text) return false;
-  auto j = json::parse(*text, nullptr, false);
-  if (!j.is_object() || !j.contains("cluster") || !j.contains("hubs")) return false;
-  std::optional<ClusterInfo> cluster;
-  std::vector<std::string> hubs;
-  try {
-    cluster = clusterFromJson(j["cluster"].dump());
-    hubs = j["hubs"].get<std::vector<std::string>>();
-  } catch (const json::exception& e) {
-    logger("cluster")->warn("{}/membership.json is not valid ({}): discovering", options_.data_dir, e.what());
+  auto memory = readMemory();
+  if (!memory || memory->hubs.empty()) return false;
+  const auto& [cluster, hubs] = *memory;
+  if (auto st = connect(hubs, cluster.id, false, now); !st) {
+    logger("cluster")->info("remembered cluster {} not reachable ({}); discovering", cluster.id, st.error().message);
     return false;
   }
-  if (!cluster || hubs.empty()) return false;
-  if (auto st = connect(hubs, cluster->id, false, now); !st) {
-    logger("cluster")->info("remembered cluster {} not reachable ({}); discovering", cluster->id, st.error().message);
-    return false;
-  }
-  event("info", "cluster.rejoined", "rejoined cluster " + cluster->id + " through its remembered hubs");
+  event("info", "cluster.rejoined", "rejoined cluster " + cluster.id + " through its remembered hubs");
   return true;
 }
 
@@ -214,15 +200,31 @@ std::vector<ProbeAnswer> Membership::probeRound(std::vector<std::string>* skippe
   return answers;
 }
 
-// The cluster this node last belonged to, from membership.json (none if it has no memory).
-std::optional<std::string> Membership::rememberedCluster() const {
+// membership.json, written by remember(): the cluster this node last belonged to and its hubs
+// (none if it has no memory, or an unreadable one).
+std::optional<Membership::Memory> Membership::readMemory() const {
   auto text = pki::readFile(options_.data_dir + "/membership.json", "membership memory");
   if (!text) return std::nullopt;
   auto j = json::parse(*text, nullptr, false);
-  if (!j.is_object() || !j.contains("cluster") || !j["cluster"].is_object()) return std::nullopt;
-  auto c = clusterFromJson(j["cluster"].dump());
-  if (!c) return std::nullopt;
-  return c->id;
+  if (!j.is_object() || !j.contains("cluster")) return std::nullopt;
+  try {
+    auto cluster = clusterFromJson(j["cluster"].dump());
+    if (!cluster) return std::nullopt;
+    Memory m{*cluster, {}};
+    if (j.contains("hubs")) m.hubs = j["hubs"].get<std::vector<std::string>>();
+    return m;
+  } catch (const json::exception& e) {
+    logger("cluster")->warn("{}/membership.json is not valid ({}): discovering", options_.data_dir, e.what());
+    return std::nullopt;
+  }
+}
+
+// The etcd data is no vote any more (this member was removed from its cluster, or was only a
+// learner): deleted, and no longer held.
+void Membership::dropHeldData(const std::string& why) {
+  if (auto d = hub_.dissolve(); !d) logger("cluster")->warn("etcd: {}", d.error().message);
+  held_cluster_.reset();
+  if (!why.empty()) event("info", "hub.data_dropped", why);
 }
 
 // A node holding etcd data of a cluster whose quorum is lost holds a vote of it: originating a
@@ -244,9 +246,7 @@ bool Membership::holdVote(const std::vector<ProbeAnswer>& answers, TimePoint now
   if (!hub_.running()) {
     if (auto st = hub_.start(); !st) {
       if (st.error().code != ErrorCode::kConflict) return true;
-      if (auto d = hub_.dissolve(); !d) logger("cluster")->warn("etcd: {}", d.error().message);
-      held_cluster_.reset();
-      event("info", "hub.data_dropped", "this node's etcd member was removed from its cluster: its data is deleted");
+      dropHeldData(kRemovedMember);
       return false;
     }
   }
@@ -254,8 +254,7 @@ bool Membership::holdVote(const std::vector<ProbeAnswer>& answers, TimePoint now
     // A learner's copy is no vote: it may lag behind what the voters committed.
     auto self = admins_({hub_.localUrl()})->status(hub_.localUrl());
     if (self && self->learner) {
-      if (auto st = hub_.dissolve(); !st) logger("cluster")->warn("etcd: {}", st.error().message);
-      held_cluster_.reset();
+      dropHeldData("");
       return false;
     }
   }

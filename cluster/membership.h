@@ -181,7 +181,12 @@ class Membership : public ClusterView {
   Status registerSelf(TimePoint now);
   Status registerAgain(TimePoint now);
   bool dropForeignEndpoints();
-  std::optional<std::string> rememberedCluster() const;
+  struct Memory {
+    ClusterInfo cluster;
+    std::vector<std::string> hubs;
+  };
+  std::optional<Memory> readMemory() const;
+  void dropHeldData(const std::string& why);  // why: the hub.data_dropped event ("" logs none)
   bool holdVote(const std::vector<ProbeAnswer>& answers, TimePoint now);
   Status sameCluster(const std::optional<ClusterInfo>& record) const;
   Status refresh();
