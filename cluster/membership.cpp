@@ -419,10 +419,10 @@ Status Membership::registerSelf(TimePoint now) {
 // Reads everything under /shoal/ in one call (members, the spec checker and head): one call per
 // member per second is what the hub serves.
 Status Membership::refresh() {
-  auto asked = std::chrono::steady_clock::now();
+  auto asked = clock_.monotonic();
   auto list = kv_->list("/shoal/");
   if (!list) return std::unexpected(list.error());
-  double rtt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - asked).count();
+  double rtt = std::chrono::duration<double, std::milli>(clock_.monotonic() - asked).count();
   std::vector<MemberRecord> members;
   std::vector<std::string> hubs;
   std::optional<std::string> checker, head, leader;

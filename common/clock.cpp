@@ -8,8 +8,13 @@ TimePoint SystemClock::now() const {
   return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
 }
 
+std::chrono::nanoseconds SystemClock::monotonic() const {
+  return std::chrono::steady_clock::now().time_since_epoch();
+}
+
 FakeClock::FakeClock() : ms_(1767225600000) {}
 TimePoint FakeClock::now() const { return fromUnixMs(ms_.load()); }
+std::chrono::nanoseconds FakeClock::monotonic() const { return std::chrono::milliseconds(ms_.load()); }
 void FakeClock::advance(Duration d) { ms_ += d.count(); }
 void FakeClock::set(TimePoint t) { ms_ = toUnixMs(t); }
 

@@ -19,12 +19,17 @@ class Clock {
  public:
   virtual ~Clock() = default;
   virtual TimePoint now() const = 0;
+  // A monotonic reading for how long something took (a store round trip): never steps back, and
+  // finer than `now()`. Fake clocks return their own time, so a simulation measures what it
+  // simulated, not how fast the machine running it happens to be.
+  virtual std::chrono::nanoseconds monotonic() const = 0;
 };
 using ClockPtr = std::unique_ptr<Clock>;
 
 class SystemClock : public Clock {
  public:
   TimePoint now() const override;
+  std::chrono::nanoseconds monotonic() const override;
 };
 
 // Starts at a fixed instant (2026-01-01T00:00:00Z) and moves only when told. Thread-safe.
@@ -32,6 +37,7 @@ class FakeClock : public Clock {
  public:
   FakeClock();
   TimePoint now() const override;
+  std::chrono::nanoseconds monotonic() const override;
   void advance(Duration d);
   void set(TimePoint t);
 
