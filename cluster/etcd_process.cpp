@@ -116,9 +116,12 @@ std::string describeStatus(int status) {
 [[noreturn]] void execChild(pid_t parent, int log_fd, int err_fd, const char* path, char* const* argv,
                             char* const* envp) {
   // etcd must not outlive us. PDEATHSIG fires when the *thread* that forked ends: that is the
-  // supervisor, which lives as long as etcd is supervised. If the parent died before prctl, the
-  // signal will never come: check, as prctl(2) advises.
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  // supervisor, which lives as long as etcd is supervised, so it fires only when the node dies
+  // without stopping etcd (kill -9, a crash). Then etcd dies the same way: SIGKILL, not SIGTERM,
+  // whose graceful stop (a leader hands its leadership over first) kept a dead node's vote
+  // answering for seconds, long enough for the others to count it in a quorum that was gone.
+  // If the parent died before prctl, the signal will never come: check, as prctl(2) advises.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(127);
   // The parent blocks SIGTERM/SIGINT for sigwait, and the mask survives exec: unblock everything,
   // and give every signal its default action (an ignored SIGPIPE would survive exec too).

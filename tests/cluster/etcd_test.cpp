@@ -453,6 +453,9 @@ TEST_F(EtcdProcessTest, EtcdDiesWithItsParent) {
   ::waitpid(owner, nullptr, 0);
   EXPECT_TRUE(waitFor([&] { return processGone(etcd); }, Duration(30000))) << "etcd pid " << etcd << " outlived its parent";
   if (!processGone(etcd)) ::kill(etcd, SIGKILL);
+  // A parent killed hard takes etcd down hard: a graceful stop would keep a dead node's vote
+  // answering while etcd hands its leadership over.
+  EXPECT_EQ(readAll(o.log_file).find("received signal; shutting down"), std::string::npos) << readAll(o.log_file);
 }
 
 }  // namespace

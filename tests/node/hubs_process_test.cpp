@@ -76,8 +76,8 @@ class HubsProcessTest : public ProcessClusterTest {
     return nullptr;
   }
 
-  // Stopped processes (SIGSTOP) get SIGCONT here even when the test failed: a stopped etcd would
-  // outlive the test (its PDEATHSIG SIGTERM stays pending while it is stopped).
+  // Stopped processes (SIGSTOP) get SIGCONT here even when the test failed: a stopped node would
+  // outlive the test, and its etcd with it.
   void TearDown() override { resume(); }
   void resume() {
     for (pid_t pid : stopped_)
