@@ -6,7 +6,6 @@
 //   node-rss-mib  a member's RSS, idle 10 s after joining (largest of the members)
 //   form-50-s     50 containers started at once -> one cluster of 50 (once; --no-50 skips it)
 // The containers use the image's node.yaml with the simulated runtime (no apps are under test).
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -15,19 +14,12 @@
 #include <thread>
 #include <vector>
 
-#include "tests/harness/node_containers.h"
+#include "bench/node_cluster.h"
 
+using namespace shoal::bench;
 using namespace shoal::testing;
-using Clock = std::chrono::steady_clock;
 
 namespace {
-
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 // Starts `names` at once (one thread per docker run) on `net`.
 void runAll(NodeContainers& nodes, const std::vector<std::string>& names, const std::string& net) {

@@ -22,7 +22,9 @@ std::string buildDir() { return fs::path(shoalBinary()).parent_path().parent_pat
 
 }  // namespace
 
-std::string simulatedNodeYaml(const std::string& lease_ttl) {
+std::string simulatedNodeYaml(const std::string& lease_ttl, const std::map<std::string, std::string>& labels) {
+  std::string label_lines = labels.empty() ? "" : "  labels:\n";
+  for (const auto& [k, v] : labels) label_lines += "    " + k + ": " + v + "\n";
   return R"(data_dir: /var/lib/shoal
 spec:
   repo: /spec
@@ -40,8 +42,7 @@ cluster:
   port: 7444
   stable_for: 2s
   probe_interval: 500ms
-  lease_ttl: )" + lease_ttl + R"(
-discovery:
+  lease_ttl: )" + lease_ttl + "\n" + label_lines + R"(discovery:
   timeout: 1s
   sources:
     - dns: shoal
@@ -88,10 +89,12 @@ std::string NodeContainers::network(const std::string& suffix) {
   return "";
 }
 
-bool NodeContainers::run(const std::string& name, const std::string& network, const std::string& ip) {
+bool NodeContainers::run(const std::string& name, const std::string& network, const std::string& ip,
+                         const std::string& node_yaml) {
   std::string cmd = "docker run -d --name " + name + " --hostname " + name + " --network " + network +
                     " --network-alias shoal --stop-timeout 40 -v " + spec_->bare() + ":/spec:ro ";
   if (!ip.empty()) cmd += "--ip " + ip + " ";
+  if (!node_yaml.empty()) cmd += "-v " + node_yaml + ":/etc/shoal/node.yaml:ro ";
   auto r = sh(cmd + tag_);
   if (r.exit_code != 0) {
     std::cerr << "docker run " << name << ": " << r.output << "\n";

@@ -13,8 +13,9 @@
 namespace shoal::testing {
 
 // The image's node.yaml with the simulated runtime (what is measured or tested is the cluster, not
-// the apps), notes off (many nodes share one spec repo), and a lease of `lease_ttl` ("4s").
-std::string simulatedNodeYaml(const std::string& lease_ttl);
+// the apps), notes off (many nodes share one spec repo), a lease of `lease_ttl` ("4s") and the
+// node's `labels`.
+std::string simulatedNodeYaml(const std::string& lease_ttl, const std::map<std::string, std::string>& labels = {});
 
 class NodeContainers {
  public:
@@ -34,9 +35,11 @@ class NodeContainers {
   // The subnet prefix of `network` ("10.213.7.").
   std::string prefix(const std::string& network) const { return prefixes_.at(network); }
 
-  // `docker run -d` a node named NAME on `network` with alias `shoal` (its DNS discovery) and
-  // the given IP (empty: Docker picks). Returns false with the output logged on failure.
-  bool run(const std::string& name, const std::string& network, const std::string& ip = "");
+  // `docker run -d` a node named NAME on `network` with alias `shoal` (its DNS discovery), the
+  // given IP (empty: Docker picks) and the file `node_yaml` mounted over the image's node.yaml
+  // (empty: the image's). Returns false with the output logged on failure.
+  bool run(const std::string& name, const std::string& network, const std::string& ip = "",
+           const std::string& node_yaml = "");
   // docker stop (SIGTERM, 20 s grace); returns the container's exit code.
   int stop(const std::string& name);
   void kill(const std::string& name);
