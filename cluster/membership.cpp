@@ -353,6 +353,7 @@ Status Membership::connect(const std::vector<std::string>& hubs, const std::opti
                                           *expect_cluster);
   kv_ = std::move(kv);
   kv_endpoints_ = hubs;
+  hub_member_id_ = 0;  // learnt from the hub record, once read
   {
     std::lock_guard lock(mu_);
     status_.hub = hub;
@@ -945,7 +946,7 @@ bool Membership::multiHub() const {
 }
 
 // Runs etcd while the leader lists this node as a hub; stops it and deletes its data once the
-// record is gone (demoted, or removed while it was away).
+// record is gone (demoted, or removed while it was away), or names another etcd member.
 void Membership::followHubRecord(TimePoint now) {
   std::optional<HubRecord> mine;
   bool any, hub;
@@ -955,6 +956,24 @@ void Membership::followHubRecord(TimePoint now) {
     if (it != status_.hub_records.end()) mine = it->second;
     any = !status_.hub_records.empty();
     hub = status_.hub;
+  }
+  if (mine && hub && hub_member_id_ == 0) hub_member_id_ = mine->member_id;  // originated, or back from its data
+  if (mine && hub && mine->member_id != 0 && mine->member_id != hub_member_id_) {
+    // The leader removed this node's member and added it again as a learner between two reads
+    // (its own etcd, say, while it led: the record's removal failed with it, and the next round
+    // dropped the record and added the node back). The etcd here is the removed member, stopped
+    // for good: it can only join afresh as the new one.
+    if (auto st = hub_.dissolve(); !st) logger("cluster")->warn("etcd: {}", st.error().message);
+    {
+      std::lock_guard lock(mu_);
+      status_.hub = false;
+      std::erase(status_.hubs, hub_.clientUrl());
+    }
+    updateEndpoints();
+    event("info", "hub.readded",
+          "the leader removed this node's etcd member and added it again as member " + std::to_string(mine->member_id) +
+              ": its data is deleted and it joins as the new member");
+    hub = false;
   }
   if (mine && !hub) {
     Status st = ok();
@@ -974,6 +993,7 @@ void Membership::followHubRecord(TimePoint now) {
       std::lock_guard lock(mu_);
       status_.hub = true;
     }
+    hub_member_id_ = mine->member_id;
     (void)kv_->put(kNodesPrefix + options_.node_id, memberToJson(selfRecord(now)), lease_);
     event("info", "hub.started", "this node now runs an etcd member of the cluster (" +
                                      std::string(mine->voter ? "voter" : "learner, catching up") + ")");
@@ -984,6 +1004,7 @@ void Membership::followHubRecord(TimePoint now) {
       status_.hub = false;
       std::erase(status_.hubs, hub_.clientUrl());
     }
+    hub_member_id_ = 0;
     updateEndpoints();
     (void)kv_->put(kNodesPrefix + options_.node_id, memberToJson(selfRecord(now)), lease_);
     event("info", "hub.released", "no longer a hub: etcd stopped and its data deleted");

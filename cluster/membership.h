@@ -256,6 +256,7 @@ class Membership : public ClusterView {
   bool ready_changed_ = false;                    // GUARDED_BY(mu_): not published yet
   std::set<std::string> handed_over_;             // GUARDED_BY(mu_): apps placed here when leaving began
   uint64_t ids_made_ = 0;  // clusters originated (id_seed)  // loop thread: the record saying so is written
+  uint64_t hub_member_id_ = 0;  // loop thread: the etcd member id of the hub record this node's etcd runs as
 
   // Shared with the peer endpoint and the reconciler.
   mutable std::mutex mu_;

@@ -3,6 +3,8 @@
 // a lost quorum waits or recovers, and replicas follow the nodes.
 #include <gtest/gtest.h>
 
+#include "cluster/hub_admin.h"
+#include "cluster/records.h"
 #include "cluster/roles.h"
 #include "tests/sim/sim_world.h"
 
@@ -227,6 +229,46 @@ TEST(Hubs, AVoterBackWithoutItsDataIsRemovedAndAddedAgain) {
   })) << "the node is a voter again, its etcd running";
   auto& ev = w.find(w.leader())->events;
   EXPECT_NE(std::find(ev.begin(), ev.end(), "hub.removed"), ev.end());
+}
+
+// The leader removes a hub's etcd member and adds the node back as a learner before the node reads
+// its hub record in between. (Seen end to end: a leader removed its own member, the record's
+// removal failed with its etcd, and the next round dropped the record and added the node again.)
+// The node finds a record naming a new member: it drops the removed member's data and joins as the
+// new one, rather than go on counting itself a hub with no etcd running.
+TEST(Hubs, AHubRemovedAndAddedBackBetweenTwoReadsJoinsAsTheNewMember) {
+  SimWorld w;
+  for (int i = 0; i < 3; ++i) w.add(nodeId(i));
+  ASSERT_TRUE(until(w, 80, [&] { return w.voters().size() == 3; }));
+  auto voters = w.voters();
+  std::string leader = w.leader();
+  std::string x = voters[0] == leader ? voters[1] : voters[0];
+  std::vector<std::string> urls{SimEtcd::clientUrl(leader)};
+  auto admin = w.etcd.admin(leader, urls);
+  auto members = admin->members();
+  ASSERT_TRUE(members) << members.error().message;
+  uint64_t old_id = 0;
+  for (const auto& m : *members)
+    if (m.name == x) old_id = m.id;
+  ASSERT_NE(old_id, 0u);
+  ASSERT_TRUE(admin->remove(old_id));
+  auto added = admin->addLearner(SimEtcd::peerUrl(x));
+  ASSERT_TRUE(added) << added.error().message;
+  auto all = admin->members();
+  ASSERT_TRUE(all) << all.error().message;
+  int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(w.clock.now().time_since_epoch()).count();
+  HubRecord again{x, added->id, SimEtcd::peerUrl(x), false, initialCluster(*all, x, SimEtcd::peerUrl(x)), now_ms};
+  ASSERT_TRUE(w.etcd.store(leader, urls)->put(kHubsPrefix + x, hubToJson(again)));
+  ASSERT_FALSE(w.etcd.runningForTest(x)) << "a removed member's etcd exits";
+
+  // Within 20 s of simulated time: the leader gives up on a learner only after learner_timeout
+  // (60 s), and a node that waits that long for its successor has been stopped by then.
+  EXPECT_TRUE(until(w, 40, [&] {
+    auto v = w.voters();
+    return v.size() == 3 && std::find(v.begin(), v.end(), x) != v.end() && w.etcd.runningForTest(x);
+  })) << "the node is a voter again, as the new member";
+  auto& ev = w.find(x)->events;
+  EXPECT_NE(std::find(ev.begin(), ev.end(), "hub.readded"), ev.end());
 }
 
 // SimEtcd, like etcd's strict reconfiguration check, refuses to remove a voter when the voters
