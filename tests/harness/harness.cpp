@@ -70,6 +70,16 @@ bool waitFor(const std::function<bool()>& condition, std::chrono::milliseconds t
   }
 }
 
+std::string holdsFor(const std::function<std::string()>& check, std::chrono::seconds span) {
+  auto until = std::chrono::steady_clock::now() + span;
+  for (int i = 0; std::chrono::steady_clock::now() < until; ++i) {
+    std::string why = check();
+    if (!why.empty()) return "sample " + std::to_string(i) + ": " + why;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  return "";
+}
+
 SpecRepo::SpecRepo(const std::string& dir) : bare_(dir + "/spec.git"), work_(dir + "/work") {
   auto r = sh("git init -q --bare -b main " + bare_ + " && git init -q -b main " + work_ + " && git -C " + work_ +
               " remote add origin " + bare_);

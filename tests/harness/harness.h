@@ -38,6 +38,11 @@ std::string readFile(const std::string& path);
 bool waitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
              std::chrono::milliseconds every = std::chrono::milliseconds(100));
 
+// Samples `check` every 300 ms for `span` and returns "" when it held each time, or its reason at
+// the first sample that failed (a check returns "" when it holds). The span only bounds the
+// sampling: nothing is asserted about time.
+std::string holdsFor(const std::function<std::string()>& check, std::chrono::seconds span);
+
 // A bare spec repo (branch main) and a work clone to commit and push from.
 class SpecRepo {
  public:

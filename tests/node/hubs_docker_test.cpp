@@ -37,9 +37,17 @@ class HubsDockerTest : public ::testing::Test {
     ASSERT_TRUE(nodes_->built()) << nodes_->buildResult().output;
     ASSERT_EQ(sh("docker version").exit_code, 0) << "Docker is required";
   }
-  // Each test's containers go at its end, so that the next one starts on an idle machine.
+  // Each test's containers go at its end, so that the next one starts on an idle machine, and the
+  // spec's cluster.yaml is the suite's again.
   void TearDown() override {
     for (const auto& n : started_) sh("docker rm -f " + n + " >/dev/null 2>&1");
+    if (cluster_yaml_changed_) nodes_->spec().commit({{"cluster.yaml", kPlainClusterYaml}}, "cluster.yaml as before");
+  }
+  static constexpr const char* kPlainClusterYaml = "name: e2e\nmin_nodes: 1\n";
+  // The suite's cluster.yaml plus `more`, until the test ends.
+  void useClusterYaml(const std::string& more) {
+    nodes_->spec().commit({{"cluster.yaml", kPlainClusterYaml + more}}, "cluster.yaml for a test");
+    cluster_yaml_changed_ = true;
   }
 
   // A node container on `net`; `node_yaml` (a file) replaces the image's node.yaml when given.
@@ -135,7 +143,9 @@ class HubsDockerTest : public ::testing::Test {
   // `replicas`, and removes the apps earlier tests of this suite committed.
   static void useApp(const std::string& app, int replicas) {
     std::map<std::string, std::optional<std::string>> files;
-    for (const char* old : {"kept", "moved"}) files["apps/" + std::string(old) + ".yaml"] = std::nullopt;
+    for (const auto& old : apps_)
+      if (old != app) files["apps/" + old + ".yaml"] = std::nullopt;
+    apps_.insert(app);
     files["apps/" + app + ".yaml"] = "build: web\nreplicas: " + std::to_string(replicas) + "\n";
     files["web/Dockerfile"] = "FROM shoal/busybox:local\n";
     nodes_->spec().commit(files, "app " + app);
@@ -167,21 +177,72 @@ class HubsDockerTest : public ::testing::Test {
     return names;
   }
 
-  // Four nodes started together form one cluster with three voters.
+  // Four (or `count`) nodes started together form one cluster with three voters.
   Names formFour(const std::string& test) { return formFour(test, nodes_->network(test)); }
-  Names formFour(const std::string& test, const std::string& net) {
+  Names formFour(const std::string& test, const std::string& net, int count = 4) {
     EXPECT_FALSE(net.empty());
     Names names;
-    for (int i = 0; i < 4; ++i) names.push_back(run(net, test, i));
+    for (int i = 0; i < count; ++i) names.push_back(run(net, test, i));
     for (const auto& n : names) EXPECT_FALSE(n.empty());
     auto t0 = std::chrono::steady_clock::now();
     EXPECT_TRUE(waitFor([&] { return votersAmong(names, 3); }, seconds(90))) << dump(names);
-    report(test + ": 4 nodes -> 3 voters", t0);
+    report(test + ": " + std::to_string(count) + " nodes -> 3 voters", t0);
     return names;
   }
 
+  // Two voters of `names` (not the leader when `spare_leader`), and the others.
+  static std::pair<Names, Names> twoVoters(const Names& names, bool spare_leader) {
+    auto voters = voterIds(names[0]);
+    std::string leader = leaderOf(names[0]);
+    Names two, rest;
+    for (const auto& n : names) {
+      std::string id = nodeId(n);
+      bool pick = voters.contains(id) && two.size() < 2 && !(spare_leader && id == leader);
+      (pick ? two : rest).push_back(n);
+    }
+    return {two, rest};
+  }
+  static bool hasEvent(const std::string& n, const std::string& kind) {
+    for (const auto& e : eventsOf({n}))
+      if (e.value("kind", "") == kind) return true;
+    return false;
+  }
+
+  // Past the 6 lease TTLs (4 s) after which a member that reaches no voter gives its cluster up.
+  static constexpr seconds kPastGiveUp{7 * 4};
+  // `names` still run the replicas of `app` in `before`, are settled members of cluster `id` and
+  // list the voters `ids` ("" if so).
+  static std::string keeps(const Names& names, const std::string& app, const std::vector<int>& before,
+                           const std::string& id, const std::set<std::string>& ids) {
+    std::string why;
+    for (size_t i = 0; i < names.size(); ++i) {
+      json st = status(names[i]);
+      if (!st.contains("cluster")) {
+        why += names[i] + " does not answer; ";
+        continue;
+      }
+      const json& c = st["cluster"];
+      std::set<std::string> voters;
+      for (const auto& [node, state] : hubsOf(st))
+        if (state == "voter") voters.insert(node);
+      if (int now = running(names[i], app); now != before[i])
+        why += names[i] + " runs " + std::to_string(now) + " replicas, had " + std::to_string(before[i]) + "; ";
+      if (c.value("phase", "") != "member") why += names[i] + " is not a member: " + c.dump() + "; ";
+      if (c.value("id", "") != id) why += names[i] + " is in cluster '" + c.value("id", "") + "'; ";
+      if (voters != ids) why += names[i] + " lists other voters; ";
+    }
+    return why;
+  }
+  static std::vector<int> runningOn(const Names& names, const std::string& app) {
+    std::vector<int> out;
+    for (const auto& n : names) out.push_back(running(n, app));
+    return out;
+  }
+
   static inline std::unique_ptr<NodeContainers> nodes_;
+  static inline std::set<std::string> apps_;
   Names started_;
+  bool cluster_yaml_changed_ = false;
 };
 
 TEST_F(HubsDockerTest, VotersFollowTheSizeOneThreeSevenThreeOneInOneCluster) {
@@ -299,15 +360,7 @@ TEST_F(HubsDockerTest, AKilledWorkersReplicasRunOnLiveNodesAgain) {
 // it better is the label the spec's hub role prefers (x1.25); uptime and latency weigh 0, as the
 // round trips to the hubs differ a little between containers (doc/roles.md, bench/hubs).
 TEST_F(HubsDockerTest, ABetterNodeJoiningReplacesTheWorstHub) {
-  const std::string plain_spec = "name: e2e\nmin_nodes: 1\n";
-  nodes_->spec().commit({{"cluster.yaml", plain_spec +
-                                              "roles:\n  hub:\n    prefer: {tier: big}\n"
-                                              "scoring:\n  weights: {memory: 2, cpu: 2, uptime: 0, latency: 0}\n"}},
-                        "hubs prefer tier=big");
-  struct Restore {
-    std::string spec;
-    ~Restore() { nodes_->spec().commit({{"cluster.yaml", spec}}, "hubs prefer nothing"); }
-  } restore{plain_spec};
+  useClusterYaml("roles:\n  hub:\n    prefer: {tier: big}\nscoring:\n  weights: {memory: 2, cpu: 2, uptime: 0, latency: 0}\n");
 
   std::string net = nodes_->network("better");
   Names names = formFour("better", net);
@@ -357,6 +410,121 @@ TEST_F(HubsDockerTest, ABetterNodeJoiningReplacesTheWorstHub) {
   }
   EXPECT_TRUE(adding) << "no hub.adding event compares " << big_id << " with " << demoted[0] << "\n" << dump(names);
   EXPECT_TRUE(removed) << "no hub.demoted event for " << demoted[0] << "\n" << dump(names);
+}
+
+// Quorum loss under `wait` (the default): two of three voters `docker kill`ed. The two nodes left
+// keep their replicas and stay members of the same cluster, listing the same voters, past the 6
+// lease TTLs after which a node that reaches no voter gives up; nothing is removed from etcd. When
+// the two containers start again (their data in the container), the cluster is whole with the
+// same id, and a change placed afterwards is carried out.
+TEST_F(HubsDockerTest, TwoOfThreeHubsKilledUnderWaitKeepTheContainersAndComeBack) {
+  Names names = formFour("wait");
+  if (HasFailure()) return;
+  useApp("held", 3);
+  ASSERT_TRUE(waitFor([&] { return allRunningOn(names, "held", 3); }, seconds(60))) << dump(names);
+  const std::string id = nodes_->clusterId(names[0]);
+  const auto hubs = voterIds(names[0]);
+  auto [killed, rest] = twoVoters(names, false);
+  ASSERT_EQ(killed.size(), 2u) << dump(names);
+  std::vector<int> before = runningOn(rest, "held");
+
+  for (const auto& n : killed) nodes_->kill(n);
+  std::string why = holdsFor([&] { return keeps(rest, "held", before, id, hubs); }, kPastGiveUp);
+  EXPECT_EQ(why, "") << dump(rest);
+  for (const auto& n : rest) EXPECT_FALSE(hasEvent(n, "cluster.given_up")) << n;
+
+  auto t0 = std::chrono::steady_clock::now();
+  for (const auto& n : killed) nodes_->start(n);
+  EXPECT_TRUE(waitFor([&] { return nodes_->oneCluster(names, 4) && voterIds(rest[0]) == hubs; }, seconds(90)))
+      << dump(names);
+  report("2 of 3 hubs started again -> the same 3 voters", t0);
+  for (const auto& n : names) EXPECT_EQ(nodes_->clusterId(n), id) << n;
+  useApp("held", 4);
+  EXPECT_TRUE(waitFor([&] { return allRunningOn(names, "held", 4); }, seconds(60))) << dump(names);
+  report("2 of 3 hubs started again -> a new placement carried out", t0);
+  EXPECT_TRUE(waitFor([&] { return votersAmong(names, 3); }, seconds(60))) << dump(names);
+}
+
+// Quorum loss under `recover_after: 5s`: two of three voters killed for good in a cluster of five.
+// The voter left restarts etcd alone from its data (`hub.recovered`): the same cluster (id and
+// creation time) with its placement record; its leader grows the voters back to three among the
+// live nodes and the replicas run on live nodes.
+TEST_F(HubsDockerTest, TwoOfThreeHubsKilledUnderRecoverAfterTheSurvivorRecovers) {
+  useClusterYaml("quorum_loss: {recover_after: 5s}\n");
+  Names names = formFour("recover", nodes_->network("recover"), 5);
+  if (HasFailure()) return;
+  useApp("recovered", 3);
+  ASSERT_TRUE(waitFor([&] { return allRunningOn(names, "recovered", 3); }, seconds(60))) << dump(names);
+  const std::string id = nodes_->clusterId(names[0]);
+  const std::string created = status(names[0])["cluster"].value("created_at", "");
+  const auto hubs = voterIds(names[0]);
+  auto [killed, rest] = twoVoters(names, false);
+  ASSERT_EQ(killed.size(), 2u) << dump(names);
+  std::string survivor;
+  for (const auto& n : rest)
+    if (hubs.contains(nodeId(n))) survivor = n;
+  ASSERT_FALSE(survivor.empty()) << dump(names);
+  std::set<std::string> dead;
+  for (const auto& n : killed) dead.insert(nodeId(n));
+
+  auto t0 = std::chrono::steady_clock::now();
+  for (const auto& n : killed) nodes_->kill(n);
+  EXPECT_TRUE(waitFor([&] { return hasEvent(survivor, "hub.recovered"); }, seconds(60))) << dump(rest);
+  report("2 of 3 hubs killed -> hub.recovered", t0);
+  EXPECT_TRUE(waitFor([&] { return votersAmong(rest, 3); }, seconds(90))) << dump(rest);
+  report("2 of 3 hubs killed -> 3 live voters", t0);
+  for (const auto& n : rest) {
+    json c = status(n)["cluster"];
+    EXPECT_EQ(c.value("id", ""), id) << n;
+    EXPECT_EQ(c.value("created_at", ""), created) << n;
+  }
+  for (const auto& gone : dead) EXPECT_FALSE(voterIds(rest[0]).contains(gone));
+  EXPECT_TRUE(waitFor([&] { return allRunningOn(rest, "recovered", 3); }, seconds(60))) << dump(rest);
+  report("2 of 3 hubs killed -> 3 replicas on live nodes", t0);
+}
+
+// Every hub's etcd stops answering (SIGSTOP, sent from the host to the etcd process of each hub
+// container; the node processes keep answering probes): the node that is no hub keeps its replica
+// and stays a member past 6 lease TTLs. After SIGCONT the cluster is whole with the same voters.
+TEST_F(HubsDockerTest, HubsUnreachableContainersKeepRunning) {
+  Names names = formFour("stall");
+  if (HasFailure()) return;
+  useApp("stalled", 4);  // one replica per node: the worker runs one
+  ASSERT_TRUE(waitFor([&] { return allRunningOn(names, "stalled", 4); }, seconds(60))) << dump(names);
+  const std::string id = nodes_->clusterId(names[0]);
+  const auto hubs = voterIds(names[0]);
+  std::string worker;
+  for (const auto& n : names)
+    if (!hubs.contains(nodeId(n))) worker = n;
+  ASSERT_FALSE(worker.empty()) << dump(names);
+  ASSERT_EQ(running(worker, "stalled"), 1);
+
+  std::vector<std::string> etcds;  // host pids
+  for (const auto& n : names) {
+    if (!hubs.contains(nodeId(n))) continue;
+    auto r = sh("docker top " + n + " -eo pid,comm | awk '$2 == \"etcd\" {print $1}'");
+    std::string pid = r.output.substr(0, r.output.find('\n'));
+    ASSERT_FALSE(pid.empty()) << "no etcd in " << n << ": " << sh("docker top " + n).output;
+    etcds.push_back(pid);
+  }
+  struct Resume {
+    std::vector<std::string>& pids;
+    ~Resume() {
+      for (const auto& p : pids) sh("kill -CONT " + p);
+    }
+  } resume{etcds};
+  for (const auto& p : etcds) ASSERT_EQ(sh("kill -STOP " + p).exit_code, 0) << p;
+  std::string why = holdsFor([&] { return keeps({worker}, "stalled", {1}, id, hubs); }, kPastGiveUp);
+  EXPECT_EQ(why, "") << dump(names);
+  std::printf("[ no store ] %s\n", status(worker)["cluster"].value("reason", "").c_str());
+
+  auto t0 = std::chrono::steady_clock::now();
+  for (const auto& p : etcds) sh("kill -CONT " + p);
+  EXPECT_TRUE(waitFor([&] { return votersAmong(names, 3) && voterIds(names[0]) == hubs; }, seconds(60)))
+      << dump(names);
+  report("etcd resumed -> the same 3 voters", t0);
+  for (const auto& n : names) EXPECT_EQ(nodes_->clusterId(n), id) << n;
+  EXPECT_TRUE(waitFor([&] { return allRunningOn(names, "stalled", 4); }, seconds(60))) << dump(names);
 }
 
 }  // namespace

@@ -151,18 +151,6 @@ class HubsProcessTest : public ProcessClusterTest {
     }
   }
 
-  // Samples every 300 ms for `span` that `check` holds; "" if it always did, else what it said
-  // at the first sample that failed (a check returns "" when it holds). The span only bounds the
-  // sampling: nothing is asserted about time.
-  static std::string holdsFor(const std::function<std::string()>& check, std::chrono::seconds span) {
-    auto until = std::chrono::steady_clock::now() + span;
-    for (int i = 0; std::chrono::steady_clock::now() < until; ++i) {
-      std::string why = check();
-      if (!why.empty()) return "sample " + std::to_string(i) + ": " + why;
-      std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    }
-    return "";
-  }
   // Past the 6 lease TTLs after which a member that reaches no voter gives its cluster up.
   static constexpr std::chrono::seconds kPastGiveUp{7 * 3};  // lease_ttl_ is 3 s
   // `nodes` still run the replicas of `app` in `before`, are settled members of cluster `id` and
