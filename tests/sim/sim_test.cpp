@@ -190,14 +190,15 @@ uint64_t envNumber(const char* name, uint64_t fallback) {
   return v ? std::strtoull(v, nullptr, 10) : fallback;
 }
 
-// Runs 1,000 schedules (SHOAL_SIM_SEEDS more or fewer; SHOAL_SIM_SEED one). With partitions the
-// seeds are the even ones (2, 4, ...): only they split the network, an odd seed's schedule would be
-// the same as without.
+// Runs 1,000 schedules (SHOAL_SIM_SEEDS more or fewer, from the SHOAL_SIM_FIRST-th on, 0 by
+// default; SHOAL_SIM_SEED one). With partitions the seeds are the even ones (2, 4, ...): only they
+// split the network, an odd seed's schedule would be the same as without.
 void runSeeds(bool partitions) {
   uint64_t only = envNumber("SHOAL_SIM_SEED", 0);
+  uint64_t first = only ? 0 : envNumber("SHOAL_SIM_FIRST", 0);
   uint64_t count = only ? 1 : envNumber("SHOAL_SIM_SEEDS", 1000);
   int failures = 0;
-  for (uint64_t i = 0; i < count; ++i) {
+  for (uint64_t i = first; i < first + count; ++i) {
     uint64_t seed = only ? only : partitions ? 2 * (i + 1) : i + 1;
     Outcome o = runSeed(seed, partitions);
     if (!o.ok) {
